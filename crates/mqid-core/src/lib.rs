@@ -1,0 +1,38 @@
+//! The identity model, the in-memory index and the CONNECT decision of mqid.
+//!
+//! mqid admits the devices that ApsaraMQ for MQTT's *custom identities* admit. An [`Identity`] is
+//! one record of the `QueryCustomAuthIdentity` API (same field names, so an API page and a local
+//! file share one format). An [`Index`] is an immutable, pre-computed view of a set of identities
+//! plus the connect blacklist, built once per refresh. [`Index::decide`] is the CONNECT decision:
+//! a pure function of (index, CONNECT) that returns the matched identity or why it refused.
+//!
+//! # The hot path
+//!
+//! [`Index::decide`] never allocates, never takes a lock and never derives HMAC key pads:
+//! `SIGNED` identities of type `USER` keep a pre-keyed HMAC-SHA1 state that is copied on the
+//! stack per CONNECT, and `SIGNED` identities of type `CLIENT` keep their expected password,
+//! computed when the index is built. Every secret-dependent comparison is constant-time in the
+//! content of the password (lengths are not secret: a password of the wrong length is refused at
+//! once).
+//!
+//! # Sharing the index
+//!
+//! [`SharedIndex`] holds the current [`Index`] behind an [`arc_swap::ArcSwap`]: readers load it
+//! without waiting on anything, a refresh builds a complete new index on the side and publishes it
+//! with one atomic swap. A reader sees the old index or the new one, never a half-built state.
+//!
+//! This crate does no I/O.
+#![forbid(unsafe_code)]
+
+mod decide;
+mod identity;
+mod index;
+mod secret;
+
+pub use decide::{signed_password, Connect, Decision, Refusal, SIGNED_PASSWORD_LEN};
+pub use identity::{
+    parse_identities, parse_identity_list, Identity, IdentityError, IdentityKey, IdentityType,
+    InvalidRecord, ListError, RawIdentity, SignMode, MAX_ID_CHARS,
+};
+pub use index::{BuildReport, Duplicate, Index, IndexStats, SharedIndex};
+pub use secret::Secret;
