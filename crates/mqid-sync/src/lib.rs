@@ -1,1 +1,93 @@
-//! placeholder
+//! Keeps mqid's identity index current from a source: a local JSON file or the ApsaraMQ OpenAPI.
+//!
+//! Every source produces a [`Loaded`] set (identities + connect blacklist). [`apply`] builds a
+//! complete [`Index`] from it on the caller's thread and publishes it with one atomic swap, so a
+//! CONNECT sees the old set or the new one, never a mixture. A source that fails produces no
+//! `Loaded` at all: the index in force stays as it was.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod file;
+pub mod snapshot;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mqid_core::{BuildReport, Identity, Index, IndexStats, InvalidRecord, SharedIndex};
+
+pub use config::{AuthConfig, OpenApiConfig, SignatureVersion, SourceKind};
+
+/// Where a [`Loaded`] set came from, for the log line that says what is in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    Snapshot(PathBuf),
+    Api { endpoint: String },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(p) => write!(f, "file {}", p.display()),
+            Origin::Snapshot(p) => write!(f, "snapshot {}", p.display()),
+            Origin::Api { endpoint } => write!(f, "OpenAPI {endpoint}"),
+        }
+    }
+}
+
+/// A complete set of identities and blacklisted client ids, read from one source.
+#[derive(Debug)]
+pub struct Loaded {
+    pub identities: Vec<Identity>,
+    pub blacklist: Vec<String>,
+    /// Records that failed validation and were left out (the API source skips them; the file
+    /// source refuses the whole file instead, so this is empty there).
+    pub skipped: Vec<InvalidRecord>,
+    pub origin: Origin,
+}
+
+/// Builds an index from `loaded`, logs what the build noticed, publishes the index and frees the
+/// old one on this thread. Returns the new index's counts.
+pub fn apply(shared: &SharedIndex, loaded: Loaded) -> (IndexStats, BuildReport) {
+    let Loaded {
+        identities,
+        blacklist,
+        skipped,
+        origin,
+    } = loaded;
+    let (index, report) = Index::build(identities, blacklist);
+    for d in &report.duplicates {
+        tracing::warn!(%origin, "{d}");
+    }
+    for s in &skipped {
+        tracing::warn!(%origin, "skipped invalid {s}");
+    }
+    let stats = index.stats();
+    let old = shared.replace(index);
+    retire(old);
+    tracing::info!(%origin, "index in force: {stats}");
+    (stats, report)
+}
+
+/// Frees a replaced index off the CONNECT path: waits (briefly, bounded) until no reader holds
+/// it, so that the last reference, and the work of freeing millions of entries, is dropped here
+/// and not on a listener thread.
+pub fn retire(mut old: Arc<Index>) {
+    for _ in 0..1000 {
+        match Arc::try_unwrap(old) {
+            Ok(index) => {
+                drop(index);
+                return;
+            }
+            Err(still_shared) => {
+                old = still_shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    // A reader kept it for over a second (e.g. `load_full` by a slow caller): let that reader
+    // free it.
+    drop(old);
+}

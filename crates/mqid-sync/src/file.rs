@@ -1,0 +1,201 @@
+//! The file source: a JSON array of identity records, reloaded when it changes on disk.
+//!
+//! The file is read strictly: one invalid record refuses the whole file, and the index in force
+//! stays. (A file is under the operator's hand; half-applying it would hide the mistake.)
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use mqid_core::SharedIndex;
+
+use crate::{apply, Loaded, Origin};
+
+/// An identities file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("identities file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("identities file {path}: {source}")]
+    Invalid {
+        path: PathBuf,
+        source: mqid_core::ListError,
+    },
+}
+
+/// Reads and validates the identities file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, FileError> {
+    let body = std::fs::read(path).map_err(|source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let identities =
+        mqid_core::parse_identity_list(&body).map_err(|source| FileError::Invalid {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(Loaded {
+        identities,
+        blacklist: Vec::new(),
+        skipped: Vec::new(),
+        origin: Origin::File(path.to_owned()),
+    })
+}
+
+/// What identifies one version of the file without reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+        #[cfg(unix)]
+        inode: std::os::unix::fs::MetadataExt::ino(&m),
+    })
+}
+
+/// Watches the file and applies every valid new version to `shared`. An invalid or unreadable
+/// version is logged once and changes nothing; the file is tried again when it changes next.
+/// Runs until the task is dropped.
+///
+/// Polls every `interval` rather than relying on inotify, so that editors' rename-over saves,
+/// network file systems and bind mounts all work the same. A poll compares the file's size,
+/// inode and modification time; while the modification time is within the last few seconds
+/// (file systems keep it with coarse granularity, so a quick same-size rewrite may not move it)
+/// it also compares a hash of the content.
+pub async fn watch(path: PathBuf, shared: Arc<SharedIndex>, interval: Duration) {
+    let mut seen = stamp(&path);
+    let mut seen_hash = content_hash(&path);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = stamp(&path);
+        if now == seen && !recent(&now) {
+            continue;
+        }
+        let hash = content_hash(&path);
+        seen = now;
+        if hash == seen_hash {
+            continue;
+        }
+        seen_hash = hash;
+        let p = path.clone();
+        let shared = shared.clone();
+        // Reading, parsing and building an index is CPU work: keep it off the runtime's workers.
+        let outcome = tokio::task::spawn_blocking(move || load(&p).map(|l| apply(&shared, l)))
+            .await
+            .expect("file reload task panicked");
+        if let Err(e) = outcome {
+            tracing::error!("reload refused, the index in force is unchanged: {e}");
+        }
+    }
+}
+
+fn recent(stamp: &Option<Stamp>) -> bool {
+    let Some(modified) = stamp.as_ref().and_then(|s| s.modified) else {
+        return false;
+    };
+    match SystemTime::now().duration_since(modified) {
+        Ok(age) => age < Duration::from_secs(3),
+        Err(_) => true, // modified in the future: clock skew, keep checking
+    }
+}
+
+fn content_hash(path: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let body = std::fs::read(path).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    Some(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqid_core::{Connect, Index};
+
+    const ONE: &str =
+        r#"[{"Username":"a","Secret":"pw-a","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
+    const TWO: &str =
+        r#"[{"Username":"b","Secret":"pw-b","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
+
+    fn admits(shared: &SharedIndex, user: &str, pw: &str) -> bool {
+        shared
+            .load()
+            .decide(&Connect {
+                client_id: "c",
+                username: user,
+                password: pw.as_bytes(),
+            })
+            .is_admit()
+    }
+
+    #[test]
+    fn load_names_the_file_and_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.json");
+        std::fs::write(
+            &path,
+            r#"[{"Username":"a","Secret":"pw","IdentityType":"USER","SignMode":"MD5"}]"#,
+        )
+        .unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("ids.json") && err.contains("record #0") && err.contains("MD5"),
+            "{err}"
+        );
+        let err = load(&dir.path().join("nope.json")).unwrap_err().to_string();
+        assert!(err.contains("nope.json"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watch_applies_valid_versions_and_keeps_the_index_on_invalid_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.json");
+        std::fs::write(&path, ONE).unwrap();
+        let shared = Arc::new(SharedIndex::new(Index::empty()));
+        apply(&shared, load(&path).unwrap());
+        assert!(admits(&shared, "a", "pw-a"));
+        let task = tokio::spawn(watch(
+            path.clone(),
+            shared.clone(),
+            Duration::from_millis(20),
+        ));
+
+        std::fs::write(&path, TWO).unwrap();
+        wait_until(|| admits(&shared, "b", "pw-b")).await;
+        assert!(!admits(&shared, "a", "pw-a"));
+
+        std::fs::write(&path, "[{\"Username\": ").unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            admits(&shared, "b", "pw-b"),
+            "a broken file must not change the index"
+        );
+
+        std::fs::write(&path, ONE).unwrap();
+        wait_until(|| admits(&shared, "a", "pw-a")).await;
+        task.abort();
+    }
+
+    async fn wait_until(f: impl Fn() -> bool) {
+        for _ in 0..250 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("condition not reached in 5 s");
+    }
+}

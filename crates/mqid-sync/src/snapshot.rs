@@ -1,0 +1,187 @@
+//! The last-good snapshot: the identities and blacklist of the last complete pass, on disk.
+//!
+//! Written atomically (temporary file in the same folder, fsync, rename, fsync of the folder)
+//! with mode 0600, since it holds secrets in clear. Read strictly: a truncated or corrupt
+//! snapshot is refused whole, never half-loaded.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use mqid_core::{Identity, Index, RawIdentity};
+use serde::{Deserialize, Serialize};
+
+use crate::{Loaded, Origin};
+
+const FORMAT: u32 = 1;
+
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    format: u32,
+    identities: Vec<&'a Identity>,
+    blacklist: Vec<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotIn {
+    format: u32,
+    identities: Vec<RawIdentity>,
+    blacklist: Vec<String>,
+}
+
+/// A snapshot that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("snapshot {path} is corrupt and was not loaded: {problem}")]
+    Corrupt { path: PathBuf, problem: String },
+}
+
+/// Writes the identities and blacklist of `index` to `path` atomically, mode 0600, sorted so
+/// that two snapshots of the same set are byte-identical.
+pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
+    let io = |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut identities: Vec<&Identity> = index.identities().collect();
+    identities.sort_by(|a, b| {
+        (&a.username, &a.client_id, a.identity_type as u8).cmp(&(
+            &b.username,
+            &b.client_id,
+            b.identity_type as u8,
+        ))
+    });
+    let mut blacklist: Vec<&str> = index.blacklist().collect();
+    blacklist.sort_unstable();
+    let body = serde_json::to_vec(&SnapshotOut {
+        format: FORMAT,
+        identities,
+        blacklist,
+    })
+    .expect("identities serialise");
+    write_private_atomically(path, &body).map_err(io)
+}
+
+/// Writes `body` to `path` through a temporary file in the same folder: created 0600, fsynced,
+/// renamed over `path`, and the folder fsynced. A crash leaves the old file or the new one.
+pub fn write_private_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mqid-snapshot-")
+        .permissions(private())
+        .tempfile_in(&dir)?;
+    tmp.write_all(body)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn private() -> fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    fs::Permissions::from_mode(0o600)
+}
+
+#[cfg(not(unix))]
+fn private() -> fs::Permissions {
+    fs::metadata(".").map(|m| m.permissions()).unwrap()
+}
+
+/// Reads a snapshot. `Ok(None)` when there is none; an error when it exists but is unreadable,
+/// truncated, corrupt or holds an invalid record (then nothing of it is used).
+pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
+    let body = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let corrupt = |problem: String| SnapshotError::Corrupt {
+        path: path.to_owned(),
+        problem,
+    };
+    let snap: SnapshotIn = serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
+    if snap.format != FORMAT {
+        return Err(corrupt(format!("format {} is not {FORMAT}", snap.format)));
+    }
+    let (identities, bad) = mqid_core::parse_identities(snap.identities, 0);
+    if let Some(first) = bad.first() {
+        return Err(corrupt(first.to_string()));
+    }
+    Ok(Some(Loaded {
+        identities,
+        blacklist: snap.blacklist,
+        skipped: Vec::new(),
+        origin: Origin::Snapshot(path.to_owned()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> Index {
+        let ids = mqid_core::parse_identity_list(
+            br#"[{"Username":"u","Secret":"s3cr3t","IdentityType":"USER","SignMode":"ORIGIN"},
+                 {"Username":"u","Secret":"k","IdentityType":"CLIENT","ClientId":"c","SignMode":"SIGNED"}]"#,
+        )
+        .unwrap();
+        Index::build(ids, ["bad-client".to_string()]).0
+    }
+
+    #[test]
+    fn round_trip_is_private_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/snap.json");
+        write(&path, &index()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let loaded = read(&path).unwrap().unwrap();
+        assert_eq!(loaded.identities.len(), 2);
+        assert_eq!(loaded.blacklist, vec!["bad-client".to_string()]);
+        // no temporary files left behind
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn truncated_or_corrupt_snapshot_is_refused_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        write(&path, &index()).unwrap();
+        let body = fs::read(&path).unwrap();
+        fs::write(&path, &body[..body.len() / 2]).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("corrupt"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        fs::write(
+            &path,
+            br#"{"format":1,"identities":[{"Username":"u","Secret":"x","IdentityType":"BOSS","SignMode":"ORIGIN"}],"blacklist":[]}"#,
+        )
+        .unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("BOSS"), "{err}");
+        assert!(read(&dir.path().join("missing.json")).unwrap().is_none());
+    }
+}
