@@ -1,0 +1,145 @@
+//! `mqid.toml`: the broker's own configuration under `[broker]`, mqid's under `[auth]`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use mqid_sync::AuthConfig;
+use serde::Deserialize;
+
+/// The whole file. `[broker]` is rumqttd's `Config`, key for key as in `rumqttd.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqidConfig {
+    pub broker: rumqttd::Config,
+    pub auth: AuthConfig,
+}
+
+/// Reads, checks and resolves `path`. Unknown keys anywhere are an error that names them;
+/// relative paths resolve against the file's folder.
+pub fn load(path: &Path) -> Result<MqidConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let mut unknown = Vec::new();
+    let mut config: MqidConfig =
+        serde_ignored::deserialize(toml::Deserializer::new(&text), |key| {
+            unknown.push(key.to_string())
+        })
+        .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    if !unknown.is_empty() {
+        bail!(
+            "config {}: unknown key{} {}",
+            path.display(),
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.join(", ")
+        );
+    }
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    config
+        .auth
+        .validate(&base)
+        .with_context(|| format!("config {}", path.display()))?;
+    resolve_tls_paths(&mut config.broker, &base);
+    Ok(config)
+}
+
+fn resolve_tls_paths(broker: &mut rumqttd::Config, base: &Path) {
+    let join = |p: &mut String| {
+        if Path::new(p.as_str()).is_relative() {
+            *p = base.join(&*p).to_string_lossy().into_owned();
+        }
+    };
+    for listeners in [&mut broker.v4, &mut broker.v5, &mut broker.ws]
+        .into_iter()
+        .flatten()
+    {
+        for server in listeners.values_mut() {
+            match server.tls.as_mut() {
+                Some(rumqttd::TlsConfig::Rustls {
+                    capath,
+                    certpath,
+                    keypath,
+                }) => {
+                    capath.iter_mut().for_each(join);
+                    join(certpath);
+                    join(keypath);
+                }
+                Some(rumqttd::TlsConfig::NativeTls { pkcs12path, .. }) => join(pkcs12path),
+                None => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BROKER: &str = r#"
+[broker]
+id = 0
+[broker.router]
+id = 0
+max_connections = 100
+max_outgoing_packet_count = 200
+max_segment_size = 1048576
+max_segment_count = 10
+[broker.v4.1]
+name = "v4-1"
+listen = "127.0.0.1:1883"
+next_connection_delay_ms = 1
+[broker.v4.1.connections]
+connection_timeout_ms = 5000
+max_payload_size = 20480
+max_inflight_count = 100
+"#;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("mqid.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn relative_file_resolves_against_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            &format!("{BROKER}\n[auth]\nsource = \"file\"\nfile = \"ids.json\"\n"),
+        );
+        let c = load(&p).unwrap();
+        assert_eq!(c.auth.file.unwrap(), dir.path().join("ids.json"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            &format!("{BROKER}max_fun = 3\n[auth]\nsource = \"file\"\nfile = \"x\"\n"),
+        );
+        let e = format!("{:#}", load(&p).unwrap_err());
+        assert!(e.contains("broker.v4.1.connections.max_fun"), "{e}");
+
+        let p = write(
+            dir.path(),
+            &format!("{BROKER}\n[auth]\nsource = \"file\"\nfile = \"x\"\nfiel = \"y\"\n"),
+        );
+        let e = format!("{:#}", load(&p).unwrap_err());
+        assert!(e.contains("fiel"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            &format!("{BROKER}\n[auth]\nsource = \"file\"\n"),
+        );
+        let e = format!("{:#}", load(&p).unwrap_err());
+        assert!(e.contains("[auth] file"), "{e}");
+    }
+}

@@ -1,0 +1,341 @@
+//! Test harness: a real `mqid serve` process on free loopback ports, and real MQTT clients.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_for_port(port: u16, child: &mut Child, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "mqid exited with {status} before listening:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on port {port} after 30 s");
+}
+
+pub fn mqid() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mqid"))
+}
+
+/// The `[broker]` part of a test config: one v4 and one v5 listener on the given ports.
+pub fn broker_toml(v4: u16, v5: u16) -> String {
+    format!(
+        r#"[broker]
+id = 0
+[broker.router]
+max_connections = 1000
+max_outgoing_packet_count = 200
+max_segment_size = 1048576
+max_segment_count = 10
+[broker.v4.1]
+name = "v4-1"
+listen = "127.0.0.1:{v4}"
+next_connection_delay_ms = 0
+[broker.v4.1.connections]
+connection_timeout_ms = 5000
+max_payload_size = 20480
+max_inflight_count = 100
+dynamic_filters = true
+[broker.v5.1]
+name = "v5-1"
+listen = "127.0.0.1:{v5}"
+next_connection_delay_ms = 0
+[broker.v5.1.connections]
+connection_timeout_ms = 5000
+max_payload_size = 20480
+max_inflight_count = 100
+"#
+    )
+}
+
+/// A running `mqid serve`. Killed on drop.
+pub struct Broker {
+    pub dir: tempfile::TempDir,
+    pub v4: u16,
+    pub v5: u16,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Broker {
+    /// Starts `mqid serve` with `auth_toml` as the `[auth]` table (paths relative to `dir`).
+    pub fn start_with(dir: tempfile::TempDir, auth_toml: &str, env: &[(&str, &str)]) -> Broker {
+        let (v4, v5) = (free_port(), free_port());
+        let config = dir.path().join("mqid.toml");
+        std::fs::write(&config, format!("{}\n{auth_toml}", broker_toml(v4, v5))).unwrap();
+        let log = dir.path().join("mqid.log");
+        let mut cmd = mqid();
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn mqid serve");
+        wait_for_port(v4, &mut child, &log);
+        wait_for_port(v5, &mut child, &log);
+        Broker {
+            dir,
+            v4,
+            v5,
+            child,
+            log,
+        }
+    }
+
+    /// Starts `mqid serve` on the file source with `identities` (JSON text).
+    pub fn with_file(identities: &str) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("identities.json"), identities).unwrap();
+        Broker::start_with(
+            dir,
+            "[auth]\nsource = \"file\"\nfile = \"identities.json\"\nwatch_interval_ms = 50\n",
+            &[],
+        )
+    }
+
+    pub fn identities_path(&self) -> PathBuf {
+        self.dir.path().join("identities.json")
+    }
+
+    /// Everything mqid logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    V4,
+    V5,
+}
+
+impl Broker {
+    pub fn port(&self, p: Proto) -> u16 {
+        match p {
+            Proto::V4 => self.v4,
+            Proto::V5 => self.v5,
+        }
+    }
+}
+
+/// What a CONNECT came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A successful CONNACK arrived.
+    Admitted,
+    /// The broker closed the connection, or refused it: the text says how.
+    Refused(String),
+}
+
+impl Outcome {
+    pub fn admitted(&self) -> bool {
+        *self == Outcome::Admitted
+    }
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One CONNECT with rumqttc (v4 or v5), credentials as given (`None`: no credentials at all).
+pub fn connect(port: u16, proto: Proto, client_id: &str, creds: Option<(&str, &str)>) -> Outcome {
+    rt().block_on(connect_async(port, proto, client_id, creds))
+}
+
+pub async fn connect_async(
+    port: u16,
+    proto: Proto,
+    client_id: &str,
+    creds: Option<(&str, &str)>,
+) -> Outcome {
+    let fut = async {
+        match proto {
+            Proto::V4 => {
+                let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+                o.set_keep_alive(Duration::from_secs(30));
+                if let Some((u, p)) = creds {
+                    o.set_credentials(u, p);
+                }
+                let (_client, mut ev) = AsyncClient::new(o, 10);
+                match ev.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(a)))
+                        if a.code == rumqttc::ConnectReturnCode::Success =>
+                    {
+                        Outcome::Admitted
+                    }
+                    Ok(other) => Outcome::Refused(format!("{other:?}")),
+                    Err(e) => Outcome::Refused(e.to_string()),
+                }
+            }
+            Proto::V5 => {
+                use rumqttc::v5::{mqttbytes::v5::Packet as P5, Event as E5};
+                let mut o = rumqttc::v5::MqttOptions::new(client_id, "127.0.0.1", port);
+                o.set_keep_alive(Duration::from_secs(30));
+                if let Some((u, p)) = creds {
+                    o.set_credentials(u, p);
+                }
+                let (_client, mut ev) = rumqttc::v5::AsyncClient::new(o, 10);
+                match ev.poll().await {
+                    Ok(E5::Incoming(P5::ConnAck(a)))
+                        if a.code == rumqttc::v5::mqttbytes::v5::ConnectReturnCode::Success =>
+                    {
+                        Outcome::Admitted
+                    }
+                    Ok(other) => Outcome::Refused(format!("{other:?}")),
+                    Err(e) => Outcome::Refused(e.to_string()),
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .expect("no answer to CONNECT within 10 s: the broker neither admitted nor closed")
+}
+
+/// Polls `f` until it holds, for up to `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("not reached within {secs} s: {what}");
+}
+
+/// An admitted v4 client subscribes to `topic`, publishes `payload` there and receives it.
+pub async fn publish_and_receive(port: u16, client_id: &str, creds: (&str, &str), topic: &str) {
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+    o.set_credentials(creds.0, creds.1);
+    let (client, mut ev) = AsyncClient::new(o, 10);
+    client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+    let payload = format!("hello from {client_id}");
+    let mut published = false;
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ev
+                .poll()
+                .await
+                .expect("admitted client lost its connection")
+            {
+                Event::Incoming(Packet::SubAck(_)) if !published => {
+                    client
+                        .publish(topic, QoS::AtLeastOnce, false, payload.clone())
+                        .await
+                        .unwrap();
+                    published = true;
+                }
+                Event::Incoming(Packet::Publish(p)) => return p,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the message did not come back within 10 s");
+    assert_eq!(got.topic, topic);
+    assert_eq!(&got.payload[..], payload.as_bytes());
+}
+
+fn mqtt_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+fn with_fixed_header(kind: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut out = vec![kind];
+    let mut len = body.len();
+    loop {
+        let mut b = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if len == 0 {
+            break;
+        }
+    }
+    out.extend(body);
+    out
+}
+
+/// MQTT 3.1.1 CONNECT (clean session, username + password) followed by a QoS 0 PUBLISH, as raw
+/// bytes written in one go: what a client that does not wait for CONNACK sends.
+pub fn raw_connect_then_publish(
+    client_id: &str,
+    user: &str,
+    pass: &str,
+    topic: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut c = Vec::new();
+    mqtt_str(&mut c, b"MQTT");
+    c.push(4); // protocol level 3.1.1
+    c.push(0b1100_0010); // username, password, clean session
+    c.extend_from_slice(&30u16.to_be_bytes());
+    mqtt_str(&mut c, client_id.as_bytes());
+    mqtt_str(&mut c, user.as_bytes());
+    mqtt_str(&mut c, pass.as_bytes());
+    let mut p = Vec::new();
+    mqtt_str(&mut p, topic.as_bytes());
+    p.extend_from_slice(payload);
+    let mut out = with_fixed_header(0x10, c);
+    out.extend(with_fixed_header(0x30, p));
+    out
+}
+
+/// Sends raw bytes and returns what the broker wrote back before closing (or before 3 s).
+pub fn raw_exchange(port: u16, bytes: &[u8]) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false, // timed out: still open
+        }
+    };
+    (got, closed)
+}
