@@ -266,3 +266,31 @@ fn sign_and_check_commands() {
     assert_eq!(no.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no.stdout).contains("unknown_identity"));
 }
+
+/// A flood of bad CONNECTs is logged at most 20 lines a second, then counted in one summary
+/// line; rumqttd's own per-refusal error line is not echoed.
+#[test]
+fn a_flood_of_bad_connects_does_not_flood_the_log() {
+    let broker = Broker::with_file(&identities());
+    let port = broker.v4;
+    rt().block_on(async move {
+        let attempts: Vec<_> = (0..100)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let id = format!("flood-{i}");
+                    connect_async(port, Proto::V4, &id, Some(("plain", "wrong"))).await
+                })
+            })
+            .collect();
+        for a in attempts {
+            assert!(!a.await.unwrap().admitted());
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(!connect(port, Proto::V4, "late", Some(("plain", "wrong"))).admitted());
+    let log = broker.log();
+    let lines = log.matches("CONNECT refused").count();
+    assert!((20..=41).contains(&lines), "{lines} refusal lines\n{log}");
+    assert!(log.contains("not logged"), "{log}");
+    assert!(!log.contains("InvalidAuth"), "{log}");
+}

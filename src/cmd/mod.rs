@@ -9,15 +9,59 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use mqid_sync::{AuthConfig, Loaded, SourceKind};
 
-/// Logs to stderr; the level comes from `RUST_LOG` (default `info`).
+/// The log level when `RUST_LOG` is not set. rumqttd logs every accepted connection at `info`,
+/// which a CONNECT flood would turn into a log flood; its warnings and errors stay.
+pub const DEFAULT_LOG: &str = "info,rumqttd=warn";
+
+/// Logs to stderr; the level comes from `RUST_LOG` (default [`DEFAULT_LOG`]).
 pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_filter(RefusalEcho);
+    tracing_subscriber::registry().with(filter).with(fmt).init();
+}
+
+/// Drops rumqttd's own error line for each refused CONNECT (`error=InvalidAuth`): mqid logs the
+/// same refusal with its reason, rate-limited, and rumqttd's line, one per refusal at `error`,
+/// would let a flood of bad CONNECTs flood the log.
+struct RefusalEcho;
+
+impl<S> tracing_subscriber::layer::Filter<S> for RefusalEcho {
+    fn enabled(
+        &self,
+        _: &tracing::Metadata<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        true
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        struct IsInvalidAuth(bool);
+        impl tracing::field::Visit for IsInvalidAuth {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "error" && format!("{value:?}") == "InvalidAuth" {
+                    self.0 = true;
+                }
+            }
+        }
+        if !event.metadata().target().starts_with("rumqttd") {
+            return true;
+        }
+        let mut v = IsInvalidAuth(false);
+        event.record(&mut v);
+        !v.0
+    }
 }
 
 /// Loads the identities the configured source holds right now, for start-up and `mqid check`.
