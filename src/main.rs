@@ -43,6 +43,14 @@ enum Command {
         #[arg(long, env = "MQID_PASSWORD", hide_env_values = true)]
         password: String,
     },
+    /// Run one pass over the OpenAPI and write the identities: to FILE in the file source's
+    /// format, or without --out to the configured snapshot. Exits non-zero on failure.
+    Sync {
+        #[arg(long, default_value = "config/mqid.toml")]
+        config: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +65,7 @@ fn main() -> ExitCode {
             client_id,
             password,
         } => cmd::check::run(&config, &username, &client_id, &password),
+        Command::Sync { config, out } => cmd::sync::run(&config, out.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,7 @@ use mqid_core::{Connect, Decision, Index};
 
 pub fn run(config: &Path, username: &str, client_id: &str, password: &str) -> Result<ExitCode> {
     let config = crate::config::load(config)?;
-    let loaded = super::initial_load(&config.auth).context("cannot load the identities")?;
+    let loaded = super::current_identities(&config.auth).context("cannot load the identities")?;
     let origin = loaded.origin.clone();
     let (index, _) = Index::build(loaded.identities, loaded.blacklist);
     let decision = index.decide(&Connect {

@@ -3,11 +3,13 @@
 pub mod check;
 pub mod serve;
 pub mod sign;
+pub mod sync;
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use mqid_sync::{AuthConfig, Loaded, SourceKind};
+use mqid_sync::openapi::{Client, Credentials};
+use mqid_sync::{AuthConfig, Loaded, OpenApiConfig, SourceKind};
 
 /// The log level when `RUST_LOG` is not set. rumqttd logs every accepted connection at `info`,
 /// which a CONNECT flood would turn into a log flood; its warnings and errors stay.
@@ -64,14 +66,39 @@ impl<S> tracing_subscriber::layer::Filter<S> for RefusalEcho {
     }
 }
 
-/// Loads the identities the configured source holds right now, for start-up and `mqid check`.
-pub fn initial_load(auth: &AuthConfig) -> Result<Loaded> {
+/// The OpenAPI client for `[auth.openapi]`, with credentials from the environment.
+pub fn openapi_client(api: &OpenApiConfig) -> Result<Client> {
+    let credentials = Credentials::from_env()?;
+    Ok(Client::new(api, credentials)?)
+}
+
+/// The identities the configured source holds right now, for commands that do not serve: the
+/// file; for the OpenAPI source the snapshot when there is a usable one, else one pass.
+pub fn current_identities(auth: &AuthConfig) -> Result<Loaded> {
     match auth.source {
         SourceKind::File => {
             let file = auth.file.as_deref().expect("validated: file is set");
             Ok(mqid_sync::file::load(file)?)
         }
-        SourceKind::Openapi => anyhow::bail!("source \"openapi\" is not available in this build"),
+        SourceKind::Openapi => {
+            let api = auth
+                .openapi
+                .as_ref()
+                .expect("validated: [auth.openapi] is set");
+            if let Some(loaded) = api
+                .snapshot
+                .as_deref()
+                .and_then(mqid_sync::refresh::load_snapshot)
+            {
+                return Ok(loaded);
+            }
+            let client = openapi_client(api)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (loaded, _) = rt.block_on(client.pass())?;
+            Ok(loaded)
+        }
     }
 }
 

@@ -8,41 +8,24 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use mqid_core::{Index, SharedIndex};
 use mqid_rumqttd::{install, listeners, Authenticator};
-use mqid_sync::SourceKind;
+use mqid_sync::refresh::{load_snapshot, Refresher};
+use mqid_sync::{apply, file, AuthConfig, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let mut broker_config = config.broker;
-    let auth = config.auth;
-
     let shared = Arc::new(SharedIndex::new(Index::empty()));
-    let loaded = super::initial_load(&auth).context("the broker was not started")?;
-    mqid_sync::apply(&shared, loaded);
+
+    // Load the index before any listener opens, and prepare what keeps it current.
+    let refresher = start_source(&config.auth, &shared).context("the broker was not started")?;
 
     let authenticator = Arc::new(Authenticator::new(shared.clone()));
     let n = install(&mut broker_config, authenticator).context("the broker was not started")?;
 
-    // The refresher runs on its own small runtime, away from rumqttd's listener threads.
-    let sync_shared = shared.clone();
-    let sync_auth = auth.clone();
+    // The refresher runs on its own thread and runtime, away from rumqttd's listener threads.
     std::thread::Builder::new()
         .name("mqid-sync".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime for the refresher");
-            rt.block_on(async move {
-                match sync_auth.source {
-                    SourceKind::File => {
-                        let file = sync_auth.file.clone().expect("validated");
-                        let every = Duration::from_millis(sync_auth.watch_interval_ms);
-                        mqid_sync::file::watch(file, sync_shared, every).await
-                    }
-                    SourceKind::Openapi => unreachable!("refused at initial load"),
-                }
-            })
-        })
+        .spawn(refresher)
         .context("cannot start the refresher thread")?;
 
     for (key, name, addr) in listeners(&broker_config) {
@@ -56,4 +39,60 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     let mut broker = rumqttd::Broker::new(broker_config);
     broker.start().context("rumqttd stopped")?;
     Ok(ExitCode::SUCCESS)
+}
+
+type Background = Box<dyn FnOnce() + Send>;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the refresher's runtime")
+}
+
+/// Loads the initial index into `shared` and returns the refresher to run in the background.
+fn start_source(auth: &AuthConfig, shared: &Arc<SharedIndex>) -> Result<Background> {
+    let rt = runtime()?;
+    match auth.source {
+        SourceKind::File => {
+            let path = auth.file.clone().expect("validated: file is set");
+            let watcher = file::Watcher::new(path.clone());
+            apply(shared, file::load(&path)?);
+            let every = Duration::from_millis(auth.watch_interval_ms);
+            let shared = shared.clone();
+            Ok(Box::new(move || rt.block_on(watcher.run(shared, every))))
+        }
+        SourceKind::Openapi => {
+            let api = auth
+                .openapi
+                .as_ref()
+                .expect("validated: [auth.openapi] is set");
+            let refresher = Refresher {
+                client: super::openapi_client(api)?,
+                shared: shared.clone(),
+                snapshot: api.snapshot.clone(),
+                every: Duration::from_secs(api.refresh_secs),
+            };
+            let from_snapshot = api.snapshot.as_deref().and_then(load_snapshot);
+            let first_after = match from_snapshot {
+                Some(loaded) => {
+                    // Serve from the snapshot at once; the first pass brings it up to date.
+                    apply(shared, loaded);
+                    Duration::ZERO
+                }
+                None => {
+                    tracing::info!(
+                        endpoint = refresher.client.endpoint(),
+                        "no snapshot to start from: waiting for the first complete pass"
+                    );
+                    let stats = rt
+                        .block_on(refresher.first_pass())
+                        .context("the first pass over the OpenAPI failed")?;
+                    tracing::info!(%stats, "first pass complete");
+                    refresher.every
+                }
+            };
+            Ok(Box::new(move || rt.block_on(refresher.run(first_after))))
+        }
+    }
 }

@@ -73,9 +73,37 @@ fn stamp(path: &Path) -> Option<Stamp> {
 /// inode and modification time; while the modification time is within the last few seconds
 /// (file systems keep it with coarse granularity, so a quick same-size rewrite may not move it)
 /// it also compares a hash of the content.
-pub async fn watch(path: PathBuf, shared: Arc<SharedIndex>, interval: Duration) {
-    let mut seen = stamp(&path);
-    let mut seen_hash = content_hash(&path);
+///
+/// Create the watcher *before* the initial [`load`]: it remembers the file as it is now, so a
+/// change that lands between the two is seen by the first poll rather than lost.
+pub struct Watcher {
+    path: PathBuf,
+    seen: Option<Stamp>,
+    seen_hash: Option<u64>,
+}
+
+impl Watcher {
+    /// Remembers the file at `path` as it is now.
+    pub fn new(path: PathBuf) -> Self {
+        Watcher {
+            seen: stamp(&path),
+            seen_hash: content_hash(&path),
+            path,
+        }
+    }
+
+    /// Polls until the task is dropped.
+    pub async fn run(self, shared: Arc<SharedIndex>, interval: Duration) {
+        watch(self, shared, interval).await
+    }
+}
+
+async fn watch(w: Watcher, shared: Arc<SharedIndex>, interval: Duration) {
+    let Watcher {
+        path,
+        mut seen,
+        mut seen_hash,
+    } = w;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -165,13 +193,10 @@ mod tests {
         let path = dir.path().join("ids.json");
         std::fs::write(&path, ONE).unwrap();
         let shared = Arc::new(SharedIndex::new(Index::empty()));
+        let watcher = Watcher::new(path.clone());
         apply(&shared, load(&path).unwrap());
         assert!(admits(&shared, "a", "pw-a"));
-        let task = tokio::spawn(watch(
-            path.clone(),
-            shared.clone(),
-            Duration::from_millis(20),
-        ));
+        let task = tokio::spawn(watcher.run(shared.clone(), Duration::from_millis(20)));
 
         std::fs::write(&path, TWO).unwrap();
         wait_until(|| admits(&shared, "b", "pw-b")).await;

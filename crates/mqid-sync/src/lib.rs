@@ -8,6 +8,8 @@
 
 pub mod config;
 pub mod file;
+pub mod openapi;
+pub mod refresh;
 pub mod snapshot;
 
 use std::fmt;

@@ -42,13 +42,9 @@ pub enum SnapshotError {
     Corrupt { path: PathBuf, problem: String },
 }
 
-/// Writes the identities and blacklist of `index` to `path` atomically, mode 0600, sorted so
-/// that two snapshots of the same set are byte-identical.
-pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
-    let io = |source| SnapshotError::Io {
-        path: path.to_owned(),
-        source,
-    };
+/// The identities of `index` sorted by (username, client id, type), so that two writes of the
+/// same set are byte-identical.
+fn sorted_identities(index: &Index) -> Vec<&Identity> {
     let mut identities: Vec<&Identity> = index.identities().collect();
     identities.sort_by(|a, b| {
         (&a.username, &a.client_id, a.identity_type as u8).cmp(&(
@@ -57,15 +53,40 @@ pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
             b.identity_type as u8,
         ))
     });
+    identities
+}
+
+/// Writes the identities and blacklist of `index` to `path` atomically, mode 0600.
+pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
     let mut blacklist: Vec<&str> = index.blacklist().collect();
     blacklist.sort_unstable();
     let body = serde_json::to_vec(&SnapshotOut {
         format: FORMAT,
-        identities,
+        identities: sorted_identities(index),
         blacklist,
     })
     .expect("identities serialise");
-    write_private_atomically(path, &body).map_err(io)
+    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes the identities of `index` in the file source's format (a JSON array of records, one
+/// per line) to `path` atomically, mode 0600. The blacklist is not part of that format.
+pub fn write_identities_file(path: &Path, index: &Index) -> Result<(), SnapshotError> {
+    let mut body = b"[\n".to_vec();
+    for (i, id) in sorted_identities(index).into_iter().enumerate() {
+        if i > 0 {
+            body.extend_from_slice(b",\n");
+        }
+        serde_json::to_writer(&mut body, id).expect("identities serialise");
+    }
+    body.extend_from_slice(b"\n]\n");
+    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Writes `body` to `path` through a temporary file in the same folder: created 0600, fsynced,

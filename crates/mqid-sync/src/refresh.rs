@@ -1,0 +1,100 @@
+//! The OpenAPI refresher: pass → apply → snapshot → wait (jittered) → pass …
+//!
+//! Passes run one after another on one task, so two never overlap. A pass that fails applies
+//! nothing: the index in force (from the last good pass, or from the snapshot) stays, and the
+//! next pass starts again from the first page.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqid_core::SharedIndex;
+use rand::Rng;
+
+use crate::openapi::{Client, PassError, PassStats};
+use crate::{apply, snapshot, Loaded};
+
+/// Keeps `shared` in step with the API.
+pub struct Refresher {
+    pub client: Client,
+    pub shared: Arc<SharedIndex>,
+    /// Where the last-good snapshot is written after every complete pass.
+    pub snapshot: Option<PathBuf>,
+    /// Time between the starts of two passes; each wait is jittered by ±10%.
+    pub every: Duration,
+}
+
+/// Loads the snapshot at `path` if there is a usable one. A corrupt snapshot is reported and
+/// ignored, never half-loaded.
+pub fn load_snapshot(path: &std::path::Path) -> Option<Loaded> {
+    match snapshot::read(path) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!("{e}; starting without it");
+            None
+        }
+    }
+}
+
+impl Refresher {
+    /// Runs one pass; on success applies it (off the async workers) and writes the snapshot.
+    pub async fn pass_once(&self) -> Result<PassStats, PassError> {
+        let (loaded, stats) = self.client.pass().await?;
+        let shared = self.shared.clone();
+        let snapshot = self.snapshot.clone();
+        tokio::task::spawn_blocking(move || {
+            apply(&shared, loaded);
+            if let Some(path) = snapshot {
+                let index = shared.load_full();
+                if let Err(e) = snapshot::write(&path, &index) {
+                    tracing::error!("the index was updated but the snapshot was not written: {e}");
+                }
+            }
+        })
+        .await
+        .expect("applying a pass panicked");
+        Ok(stats)
+    }
+
+    /// The first pass at start-up, when there is no snapshot to serve from: retried with
+    /// backoff (up to a minute between tries) until it succeeds; an error that needs the
+    /// operator (credentials, instance, parameters, clock) is returned at once.
+    pub async fn first_pass(&self) -> Result<PassStats, PassError> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.pass_once().await {
+                Ok(stats) => return Ok(stats),
+                Err(e) if e.needs_operator() => return Err(e),
+                Err(e) => {
+                    tracing::warn!("first pass failed, retrying in {backoff:?}: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    /// Refreshes forever: the first pass after `first_after`, then one every `every` (jittered).
+    pub async fn run(self, first_after: Duration) {
+        let mut wait = first_after;
+        loop {
+            tokio::time::sleep(wait).await;
+            let started = Instant::now();
+            match self.pass_once().await {
+                Ok(stats) => tracing::info!(%stats, "refresh pass complete"),
+                Err(e) if e.needs_operator() => tracing::error!(
+                    "refresh pass failed and will keep failing until this is fixed; the index in force is unchanged: {e}"
+                ),
+                Err(e) => tracing::warn!(
+                    "refresh pass failed; the index in force is unchanged, the next pass starts from the first page: {e}"
+                ),
+            }
+            wait = jittered(self.every).saturating_sub(started.elapsed());
+        }
+    }
+}
+
+/// `every` ± 10%, so that many brokers started together do not page the API in step.
+fn jittered(every: Duration) -> Duration {
+    every.mul_f64(rand::thread_rng().gen_range(0.9..=1.1))
+}

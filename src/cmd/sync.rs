@@ -1,0 +1,53 @@
+//! `mqid sync`: one pass over the OpenAPI, written to a file or to the configured snapshot.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use mqid_core::Index;
+use mqid_sync::{snapshot, SourceKind};
+
+pub fn run(config_path: &Path, out: Option<&Path>) -> Result<ExitCode> {
+    let config = crate::config::load(config_path)?;
+    if config.auth.source != SourceKind::Openapi {
+        bail!(
+            "config {}: [auth] source is not \"openapi\"; `mqid sync` pages the OpenAPI",
+            config_path.display()
+        );
+    }
+    let api = config.auth.openapi.as_ref().expect("validated");
+    let target = match (out, api.snapshot.as_deref()) {
+        (Some(out), _) => out,
+        (None, Some(snap)) => snap,
+        (None, None) => bail!("nowhere to write: give --out FILE or set [auth.openapi] snapshot"),
+    };
+    let client = super::openapi_client(api)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (loaded, stats) = rt.block_on(client.pass()).context("the pass failed")?;
+    for s in &loaded.skipped {
+        eprintln!("mqid: skipped invalid {s}");
+    }
+    let (index, report) = Index::build(loaded.identities, loaded.blacklist);
+    for d in &report.duplicates {
+        eprintln!("mqid: {d}");
+    }
+    if out.is_some() {
+        snapshot::write_identities_file(target, &index)?;
+    } else {
+        snapshot::write(target, &index)?;
+    }
+    println!("{stats}");
+    println!(
+        "wrote {} to {}{}",
+        index.stats(),
+        target.display(),
+        if out.is_some() && index.stats().blacklisted_client_ids > 0 {
+            " (the blacklist is not part of the identities file format; it is in the snapshot)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
