@@ -124,6 +124,13 @@ impl Broker {
         self.dir.path().join("identities.json")
     }
 
+    /// Stops the process and hands back its folder (config, files, snapshot), to start again.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
     /// Everything mqid logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
