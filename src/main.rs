@@ -51,6 +51,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Serve QueryCustomAuthIdentity and QueryCustomAuthConnectBlack locally, from files, as the
+    /// ApsaraMQ OpenAPI does (signatures, paging, errors), for tests and demos.
+    OpenapiEmulator(cmd::emulator::Args),
+    /// Benchmarks of the CONNECT hot path, the index at scale and the CONNECT rate
+    /// (docs/performance.md). Build with --release.
+    Bench {
+        #[command(subcommand)]
+        what: cmd::bench::BenchCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +75,8 @@ fn main() -> ExitCode {
             password,
         } => cmd::check::run(&config, &username, &client_id, &password),
         Command::Sync { config, out } => cmd::sync::run(&config, out.as_deref()),
+        Command::OpenapiEmulator(args) => cmd::emulator::run(args),
+        Command::Bench { what } => cmd::bench::run(what),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod check;
+pub mod emulator;
 pub mod serve;
 pub mod sign;
 pub mod sync;

@@ -1,0 +1,539 @@
+//! CONNECT rate: real MQTT clients (rumqttc, v4) against two in-process rumqttd brokers, one with
+//! no authentication and one with mqid installed, in the same invocation.
+//!
+//! Both brokers run the same listener set (`next_connection_delay_ms = 0`) on free loopback
+//! ports. "1 listener" sends every client to the first listener; "N listeners" spreads clients
+//! round-robin over all of them (rumqttd's accept loop still yields to the timer after every
+//! accept, about 1,000 accepts/s per listener). A client connects, waits for CONNACK (admitted)
+//! or for the socket to close (refused: rumqttd sends no CONNACK on refusal), then drops the
+//! connection. Runs alternate between the two brokers so that load from elsewhere falls on both.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mqid_core::{IdentityType, Index, SharedIndex};
+use mqid_rumqttd::{install, Authenticator};
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, MqttOptions, Packet};
+
+use crate::stats::{self, Latency};
+use crate::synth;
+use crate::{ratio, Target};
+
+#[derive(Clone, Debug)]
+pub struct ConnectOpts {
+    /// CONNECTs per run.
+    pub connects: usize,
+    /// Clients connecting at once.
+    pub concurrency: usize,
+    /// Listener counts to compare (each broker gets the largest).
+    pub listeners: Vec<usize>,
+    /// Rounds; each round runs every (listeners, broker) pair once.
+    pub rounds: usize,
+    /// Every `invalid_every`-th CONNECT carries invalid credentials (0: none).
+    pub invalid_every: usize,
+    /// Identities in mqid's index.
+    pub identities: usize,
+    /// Longest a run may take; what is not done by then is counted as not attempted.
+    pub run_deadline: Duration,
+}
+
+impl ConnectOpts {
+    pub fn standard() -> Self {
+        ConnectOpts {
+            connects: 2000,
+            concurrency: 32,
+            listeners: vec![1, 4],
+            rounds: 2,
+            invalid_every: 4,
+            identities: 100_000,
+            run_deadline: Duration::from_secs(60),
+        }
+    }
+
+    pub fn quick() -> Self {
+        ConnectOpts {
+            connects: 500,
+            rounds: 1,
+            ..Self::standard()
+        }
+    }
+}
+
+/// Which broker a run targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum BrokerKind {
+    /// rumqttd with no authentication at all.
+    #[serde(rename = "no-auth")]
+    NoAuth,
+    /// rumqttd with `mqid_rumqttd::install`.
+    #[serde(rename = "mqid")]
+    Mqid,
+}
+
+impl BrokerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerKind::NoAuth => "no-auth",
+            BrokerKind::Mqid => "mqid",
+        }
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// rumqttd's configuration for v4 listeners on `ports`, as `rumqttd.toml` would say it.
+pub fn broker_config(ports: &[u16]) -> Result<rumqttd::Config, String> {
+    let mut text = String::from(
+        "id = 0\n[router]\nmax_connections = 10000\nmax_outgoing_packet_count = 200\n\
+         max_segment_size = 1048576\nmax_segment_count = 10\n",
+    );
+    for (k, port) in ports.iter().enumerate() {
+        let k = k + 1;
+        text.push_str(&format!(
+            "[v4.{k}]\nname = \"v4-{k}\"\nlisten = \"127.0.0.1:{port}\"\nnext_connection_delay_ms = 0\n\
+             [v4.{k}.connections]\nconnection_timeout_ms = 5000\nmax_payload_size = 20480\n\
+             max_inflight_count = 100\ndynamic_filters = true\n"
+        ));
+    }
+    toml::from_str(&text).map_err(|e| format!("rumqttd config: {e}"))
+}
+
+/// Starts rumqttd in a thread of this process (it has no shutdown: it lives until the process
+/// ends) and waits until every listener accepts TCP.
+pub fn start_broker(config: rumqttd::Config, ports: &[u16]) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("bench-rumqttd".into())
+        .spawn(move || {
+            let mut broker = rumqttd::Broker::new(config);
+            if let Err(e) = broker.start() {
+                eprintln!("rumqttd stopped: {e}");
+            }
+        })
+        .map_err(|e| format!("cannot start the broker thread: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for &port in ports {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("nothing listens on 127.0.0.1:{port} after 20 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
+}
+
+/// Credentials of one CONNECT.
+#[derive(Clone, Debug)]
+pub struct Cred {
+    pub client_id: String,
+    pub username: String,
+    pub password: String,
+    /// Whether mqid admits it.
+    pub valid: bool,
+}
+
+/// The CONNECTs of run number `run`: identities drawn without repetition across runs (so no
+/// client id is reused), every `invalid_every`-th with a wrong password or an unknown username.
+pub fn plan(run: usize, opts: &ConnectOpts) -> Vec<Cred> {
+    let n = opts.identities;
+    (0..opts.connects)
+        .map(|j| {
+            let seq = run * opts.connects + j;
+            // 7919 is prime and so coprime with n unless it divides it: a permutation of 0..n.
+            let i = (seq * 7919 + 13) % n;
+            let client_id = match synth::kind(i).0 {
+                IdentityType::User => format!("bench-{run}-{j}"),
+                IdentityType::Client => synth::client_id(i),
+            };
+            let invalid =
+                opts.invalid_every > 0 && j % opts.invalid_every == opts.invalid_every - 1;
+            if !invalid {
+                Cred {
+                    password: synth::password(i, &client_id),
+                    username: synth::username(i),
+                    client_id,
+                    valid: true,
+                }
+            } else if (j / opts.invalid_every) % 2 == 0 {
+                Cred {
+                    password: synth::wrong_password(i, &client_id),
+                    username: synth::username(i),
+                    client_id,
+                    valid: false,
+                }
+            } else {
+                Cred {
+                    password: synth::secret(i),
+                    username: format!("nobody-{run}-{j}"),
+                    client_id,
+                    valid: false,
+                }
+            }
+        })
+        .collect()
+}
+
+enum Outcome {
+    Admitted,
+    /// The broker closed the connection without CONNACK.
+    Closed,
+    /// Anything else: timeout, refused CONNACK, unexpected packet.
+    Failed,
+}
+
+async fn connect_once(port: u16, cred: &Cred) -> (Outcome, Duration) {
+    let mut o = MqttOptions::new(cred.client_id.as_str(), "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_credentials(cred.username.as_str(), cred.password.as_str());
+    let (_client, mut ev) = AsyncClient::new(o, 4);
+    let t = Instant::now();
+    let res = tokio::time::timeout(Duration::from_secs(10), ev.poll()).await;
+    let dt = t.elapsed();
+    let outcome = match res {
+        Ok(Ok(Event::Incoming(Packet::ConnAck(a)))) if a.code == ConnectReturnCode::Success => {
+            Outcome::Admitted
+        }
+        Ok(Err(rumqttc::ConnectionError::Io(_)))
+        | Ok(Err(rumqttc::ConnectionError::MqttState(_))) => Outcome::Closed,
+        _ => Outcome::Failed,
+    };
+    (outcome, dt)
+}
+
+/// One run's figures.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunResult {
+    pub broker: BrokerKind,
+    pub listeners: usize,
+    pub attempted: usize,
+    pub seconds: f64,
+    pub connects_per_s: f64,
+    pub admitted: usize,
+    pub closed: usize,
+    pub failed: usize,
+    /// Admitted with invalid credentials, or refused with valid ones (mqid broker), or refused
+    /// at all (no-auth broker). Should be 0.
+    pub unexpected: usize,
+    /// CONNACK latency of admitted CONNECTs, ms.
+    pub connack_ms: Latency,
+    /// Time until the broker closed a refused CONNECT, ms.
+    pub refused_close_ms: Latency,
+}
+
+fn run_once(
+    rt: &tokio::runtime::Runtime,
+    kind: BrokerKind,
+    ports: &[u16],
+    creds: Vec<Cred>,
+    concurrency: usize,
+    deadline: Duration,
+) -> (RunResult, Vec<f64>, Vec<f64>) {
+    let creds = Arc::new(creds);
+    let next = Arc::new(AtomicUsize::new(0));
+    let ports: Arc<Vec<u16>> = Arc::new(ports.to_vec());
+    let start = Instant::now();
+    let stop_at = start + deadline;
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let (creds, next, ports) = (creds.clone(), next.clone(), ports.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    let j = next.fetch_add(1, Relaxed);
+                    if j >= creds.len() || Instant::now() > stop_at {
+                        break;
+                    }
+                    let port = ports[j % ports.len()];
+                    let (o, dt) = connect_once(port, &creds[j]).await;
+                    out.push((j, o, dt));
+                }
+                out
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("client task"));
+        }
+        all
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let (mut connack, mut closed) = (Vec::new(), Vec::new());
+    let (mut failed, mut unexpected) = (0, 0);
+    for (j, o, dt) in &results {
+        let ms = dt.as_secs_f64() * 1e3;
+        let valid = creds[*j].valid || kind == BrokerKind::NoAuth;
+        match o {
+            Outcome::Admitted => {
+                connack.push(ms);
+                unexpected += usize::from(!valid);
+            }
+            Outcome::Closed => {
+                closed.push(ms);
+                unexpected += usize::from(valid);
+            }
+            Outcome::Failed => failed += 1,
+        }
+    }
+    let r = RunResult {
+        broker: kind,
+        listeners: ports.len(),
+        attempted: results.len(),
+        seconds,
+        connects_per_s: results.len() as f64 / seconds,
+        admitted: connack.len(),
+        closed: closed.len(),
+        failed,
+        unexpected,
+        connack_ms: Latency::of_samples(&mut connack),
+        refused_close_ms: Latency::of_samples(&mut closed),
+    };
+    (r, connack, closed)
+}
+
+/// A (listeners, broker) configuration over all rounds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConfigResult {
+    pub broker: BrokerKind,
+    pub listeners: usize,
+    /// Median over rounds.
+    pub connects_per_s: f64,
+    pub admitted: usize,
+    pub closed: usize,
+    pub failed: usize,
+    pub unexpected: usize,
+    /// Over all rounds' CONNECTs.
+    pub connack_ms: Latency,
+    pub refused_close_ms: Latency,
+}
+
+/// mqid against no-auth at one listener count.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Comparison {
+    pub listeners: usize,
+    pub connects_per_s_ratio: f64,
+    pub connack_p50_ratio: f64,
+    pub connack_p99_ratio: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConnectReport {
+    pub bench: &'static str,
+    pub machine: String,
+    pub connects_per_run: usize,
+    pub concurrency: usize,
+    pub rounds: usize,
+    pub invalid_every: usize,
+    pub identities: usize,
+    pub configs: Vec<ConfigResult>,
+    pub comparisons: Vec<Comparison>,
+    pub runs: Vec<RunResult>,
+    pub targets: Vec<Target>,
+}
+
+/// Runs the CONNECT-rate bench.
+pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<ConnectReport, String> {
+    let most = opts.listeners.iter().copied().max().unwrap_or(1).max(1);
+    let ports = |_| -> Result<Vec<u16>, String> {
+        (0..most)
+            .map(|_| free_port().map_err(|e| format!("no free port: {e}")))
+            .collect()
+    };
+    let (none_ports, mqid_ports) = (ports(0)?, ports(1)?);
+
+    progress(&format!(
+        "starting rumqttd twice ({most} listeners each): no auth, and mqid over {} identities...",
+        opts.identities
+    ));
+    start_broker(broker_config(&none_ports)?, &none_ports)?;
+    let shared = Arc::new(SharedIndex::new(
+        Index::build(synth::identities(opts.identities), Vec::new()).0,
+    ));
+    let mut config = broker_config(&mqid_ports)?;
+    install(&mut config, Arc::new(Authenticator::new(shared))).map_err(|e| e.to_string())?;
+    start_broker(config, &mqid_ports)?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    // Warm-up: a few CONNECTs on every listener of both brokers.
+    let warm = ConnectOpts {
+        connects: 4 * most,
+        ..opts.clone()
+    };
+    for p in [&none_ports, &mqid_ports] {
+        run_once(
+            &rt,
+            BrokerKind::Mqid,
+            p,
+            plan(0, &warm),
+            4,
+            opts.run_deadline,
+        );
+    }
+
+    let mut runs = Vec::new();
+    let mut run_no = 1 + (4 * most).div_ceil(opts.connects.max(1));
+    for round in 0..opts.rounds.max(1) {
+        for &l in &opts.listeners {
+            for kind in [BrokerKind::NoAuth, BrokerKind::Mqid] {
+                let p = match kind {
+                    BrokerKind::NoAuth => &none_ports[..l],
+                    BrokerKind::Mqid => &mqid_ports[..l],
+                };
+                progress(&format!(
+                    "round {}/{}: {} connects to {} broker, {l} listener(s), concurrency {}...",
+                    round + 1,
+                    opts.rounds.max(1),
+                    opts.connects,
+                    kind.name(),
+                    opts.concurrency
+                ));
+                let (r, connack, closed) = run_once(
+                    &rt,
+                    kind,
+                    p,
+                    plan(run_no, opts),
+                    opts.concurrency,
+                    opts.run_deadline,
+                );
+                run_no += 1;
+                runs.push((r, connack, closed));
+            }
+        }
+    }
+
+    let mut configs = Vec::new();
+    for &l in &opts.listeners {
+        for kind in [BrokerKind::NoAuth, BrokerKind::Mqid] {
+            let rs: Vec<&(RunResult, Vec<f64>, Vec<f64>)> = runs
+                .iter()
+                .filter(|(r, _, _)| r.broker == kind && r.listeners == l)
+                .collect();
+            let mut rates: Vec<f64> = rs.iter().map(|(r, _, _)| r.connects_per_s).collect();
+            rates.sort_by(f64::total_cmp);
+            let mut connack: Vec<f64> = rs.iter().flat_map(|x| x.1.iter().copied()).collect();
+            let mut closed: Vec<f64> = rs.iter().flat_map(|x| x.2.iter().copied()).collect();
+            let sum = |f: fn(&RunResult) -> usize| rs.iter().map(|x| f(&x.0)).sum();
+            configs.push(ConfigResult {
+                broker: kind,
+                listeners: l,
+                connects_per_s: stats::median(&rates),
+                admitted: sum(|r| r.admitted),
+                closed: sum(|r| r.closed),
+                failed: sum(|r| r.failed),
+                unexpected: sum(|r| r.unexpected),
+                connack_ms: Latency::of_samples(&mut connack),
+                refused_close_ms: Latency::of_samples(&mut closed),
+            });
+        }
+    }
+    let mut comparisons = Vec::new();
+    let mut targets = Vec::new();
+    for &l in &opts.listeners {
+        let get = |k| {
+            configs
+                .iter()
+                .find(|c| c.broker == k && c.listeners == l)
+                .expect("measured")
+        };
+        let (a, b) = (get(BrokerKind::NoAuth), get(BrokerKind::Mqid));
+        let c = Comparison {
+            listeners: l,
+            connects_per_s_ratio: ratio(b.connects_per_s, a.connects_per_s),
+            connack_p50_ratio: ratio(b.connack_ms.p50, a.connack_ms.p50),
+            connack_p99_ratio: ratio(b.connack_ms.p99, a.connack_ms.p99),
+        };
+        targets.push(Target::at_least(
+            format!("{l} listener(s): mqid / no-auth connects/s"),
+            c.connects_per_s_ratio,
+            0.95,
+        ));
+        comparisons.push(c);
+    }
+    Ok(ConnectReport {
+        bench: "connect",
+        machine: crate::machine(),
+        connects_per_run: opts.connects,
+        concurrency: opts.concurrency,
+        rounds: opts.rounds.max(1),
+        invalid_every: opts.invalid_every,
+        identities: opts.identities,
+        configs,
+        comparisons,
+        runs: runs.into_iter().map(|(r, _, _)| r).collect(),
+        targets,
+    })
+}
+
+impl std::fmt::Display for ConnectReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "mqid bench connect: {} CONNECTs per run, concurrency {}, {} round(s), {}, mqid index of {} identities; {}",
+            self.connects_per_run,
+            self.concurrency,
+            self.rounds,
+            match self.invalid_every {
+                0 => "all credentials valid".to_string(),
+                n => format!("1 in {n} CONNECTs with invalid credentials"),
+            },
+            self.identities,
+            self.machine
+        )?;
+        writeln!(
+            f,
+            "{:<8} {:>9} {:>11} {:>9} {:>8} {:>6} {:>6} {:>11} {:>11} {:>11} {:>11}",
+            "broker",
+            "listeners",
+            "connects/s",
+            "admitted",
+            "closed",
+            "failed",
+            "unexp",
+            "CONNACK p50",
+            "CONNACK p99",
+            "close p50",
+            "close p99"
+        )?;
+        for c in &self.configs {
+            writeln!(
+                f,
+                "{:<8} {:>9} {:>11.0} {:>9} {:>8} {:>6} {:>6} {:>8.2} ms {:>8.2} ms {:>8.2} ms {:>8.2} ms",
+                c.broker.name(),
+                c.listeners,
+                c.connects_per_s,
+                c.admitted,
+                c.closed,
+                c.failed,
+                c.unexpected,
+                c.connack_ms.p50,
+                c.connack_ms.p99,
+                c.refused_close_ms.p50,
+                c.refused_close_ms.p99
+            )?;
+        }
+        for c in &self.comparisons {
+            writeln!(
+                f,
+                "{} listener(s): mqid / no-auth: connects/s {:.3}x, CONNACK p50 {:.2}x, p99 {:.2}x",
+                c.listeners, c.connects_per_s_ratio, c.connack_p50_ratio, c.connack_p99_ratio
+            )?;
+        }
+        writeln!(f, "targets:")?;
+        for t in &self.targets {
+            writeln!(f, "  {t}")?;
+        }
+        Ok(())
+    }
+}

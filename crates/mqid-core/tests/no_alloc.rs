@@ -1,0 +1,370 @@
+//! `Index::decide` makes no heap allocation, whatever it decides: proved with a counting global
+//! allocator that counts only on the test's own thread, and only while a decision runs.
+//!
+//! A correctness test, not a timed one (the timings are in `mqid bench auth`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+
+use mqid_core::{
+    signed_password, Connect, Decision, Identity, IdentityType, Index, Refusal, Secret,
+    SharedIndex, SignMode,
+};
+
+struct CountingAlloc;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts one allocator call if this thread is armed. Const thread-locals without destructors:
+/// touching them never allocates.
+fn note() {
+    let _ = ARMED.try_with(|armed| {
+        if armed.get() {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to `System`.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // A decision that frees something allocated elsewhere is as suspect as one that
+        // allocates: count frees too.
+        note();
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Runs `f` with this thread's counter armed; returns its result and the allocator calls made.
+fn allocator_calls<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    let r = f();
+    ARMED.with(|a| a.set(false));
+    (r, COUNT.with(|c| c.get()))
+}
+
+/// A decision, as owned data (a `Decision` borrows the index).
+type Outcome = Result<(IdentityType, SignMode), Refusal>;
+
+fn outcome(d: Decision<'_>) -> Outcome {
+    match d {
+        Decision::Admit(id) => Ok((id.identity_type, id.sign_mode)),
+        Decision::Refuse(r) => Err(r),
+    }
+}
+
+fn id(
+    username: &str,
+    secret: &str,
+    t: IdentityType,
+    client_id: Option<&str>,
+    m: SignMode,
+) -> Identity {
+    Identity {
+        username: username.into(),
+        secret: Secret::new(secret),
+        identity_type: t,
+        client_id: client_id.map(Into::into),
+        sign_mode: m,
+    }
+}
+
+const S_UO: &str = "62a5916d71767185b48907d85c2efae2";
+const S_US: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const S_CO: &str = "aaaabbbbccccddddeeeeffff00001111";
+const S_CS: &str = "99998888777766665555444433332222";
+const S_FLEET: &str = "fleet-user-secret-000000000000000";
+
+fn index() -> Index {
+    use IdentityType::{Client, User};
+    use SignMode::{Origin, Signed};
+    let mut ids = vec![
+        id("u-origin", S_UO, User, None, Origin),
+        id("u-signed", S_US, User, None, Signed),
+        id("fleet", S_FLEET, User, None, Origin),
+        id("fleet", S_CO, Client, Some("dev-origin"), Origin),
+        id("fleet", S_CS, Client, Some("dev-signed"), Signed),
+        id("clients-only", S_CO, Client, Some("only-dev"), Origin),
+    ];
+    // Enough other identities that the tables are not trivially small.
+    for i in 0..5000 {
+        let (t, m) = [
+            (User, Origin),
+            (Client, Origin),
+            (User, Signed),
+            (Client, Signed),
+        ][i % 4];
+        let cid = format!("GID_dev@@@{i:05}");
+        let user = match t {
+            User => format!("user-{i:05}"),
+            Client => format!("fleet-{:04}", i / 16),
+        };
+        ids.push(id(
+            &user,
+            &format!("secret-{i:05}"),
+            t,
+            (t == Client).then_some(&*cid),
+            m,
+        ));
+    }
+    let (index, report) = Index::build(ids, ["banned".to_string(), "also-banned".to_string()]);
+    assert!(report.duplicates.is_empty());
+    index
+}
+
+/// (what, client id, username, password, expected outcome)
+fn cases() -> Vec<(&'static str, String, String, String, Outcome)> {
+    use IdentityType::{Client, User};
+    use Refusal::{BadPassword, Blacklisted, UnknownIdentity};
+    use SignMode::{Origin, Signed};
+    let s = |x: &str| x.to_string();
+    let sign = |secret: &str, cid: &str| signed_password(secret, cid);
+    vec![
+        (
+            "admit USER/ORIGIN",
+            s("any-1"),
+            s("u-origin"),
+            s(S_UO),
+            Ok((User, Origin)),
+        ),
+        (
+            "admit USER/SIGNED",
+            s("any-2"),
+            s("u-signed"),
+            sign(S_US, "any-2"),
+            Ok((User, Signed)),
+        ),
+        (
+            "admit CLIENT/ORIGIN",
+            s("dev-origin"),
+            s("fleet"),
+            s(S_CO),
+            Ok((Client, Origin)),
+        ),
+        (
+            "admit CLIENT/SIGNED",
+            s("dev-signed"),
+            s("fleet"),
+            sign(S_CS, "dev-signed"),
+            Ok((Client, Signed)),
+        ),
+        (
+            "admit USER behind CLIENTs (fallback)",
+            s("dev-other"),
+            s("fleet"),
+            s(S_FLEET),
+            Ok((User, Origin)),
+        ),
+        (
+            "admit USER/SIGNED, empty client id",
+            s(""),
+            s("u-signed"),
+            sign(S_US, ""),
+            Ok((User, Signed)),
+        ),
+        (
+            "refuse USER/ORIGIN wrong password",
+            s("any-1"),
+            s("u-origin"),
+            s(S_US),
+            Err(BadPassword),
+        ),
+        (
+            "refuse USER/ORIGIN short password",
+            s("any-1"),
+            s("u-origin"),
+            s("short"),
+            Err(BadPassword),
+        ),
+        (
+            "refuse USER/ORIGIN empty password",
+            s("any-1"),
+            s("u-origin"),
+            s(""),
+            Err(BadPassword),
+        ),
+        (
+            "refuse USER/SIGNED wrong password",
+            s("any-2"),
+            s("u-signed"),
+            sign(S_UO, "any-2"),
+            Err(BadPassword),
+        ),
+        (
+            "refuse USER/SIGNED signed for another client",
+            s("any-3"),
+            s("u-signed"),
+            sign(S_US, "any-2"),
+            Err(BadPassword),
+        ),
+        (
+            "refuse USER/SIGNED wrong length",
+            s("any-2"),
+            s("u-signed"),
+            s(S_US),
+            Err(BadPassword),
+        ),
+        (
+            "refuse CLIENT/ORIGIN wrong password",
+            s("dev-origin"),
+            s("fleet"),
+            s(S_CS),
+            Err(BadPassword),
+        ),
+        (
+            "refuse CLIENT/ORIGIN with the USER's secret",
+            s("dev-origin"),
+            s("fleet"),
+            s(S_FLEET),
+            Err(BadPassword),
+        ),
+        (
+            "refuse CLIENT/SIGNED wrong password",
+            s("dev-signed"),
+            s("fleet"),
+            sign(S_CO, "dev-signed"),
+            Err(BadPassword),
+        ),
+        (
+            "refuse CLIENT/SIGNED wrong length",
+            s("dev-signed"),
+            s("fleet"),
+            s(S_CS),
+            Err(BadPassword),
+        ),
+        (
+            "refuse unknown username",
+            s("any-4"),
+            s("nobody"),
+            s(S_UO),
+            Err(UnknownIdentity),
+        ),
+        (
+            "refuse empty username",
+            s("any-4"),
+            s(""),
+            s(S_UO),
+            Err(UnknownIdentity),
+        ),
+        (
+            "refuse unknown client id, no USER identity",
+            s("other-dev"),
+            s("clients-only"),
+            s(S_CO),
+            Err(UnknownIdentity),
+        ),
+        (
+            "refuse blacklisted, valid credentials",
+            s("banned"),
+            s("u-origin"),
+            s(S_UO),
+            Err(Blacklisted),
+        ),
+        (
+            "refuse blacklisted CLIENT",
+            s("also-banned"),
+            s("fleet"),
+            s(S_FLEET),
+            Err(Blacklisted),
+        ),
+    ]
+}
+
+#[test]
+fn the_counter_counts() {
+    let (v, calls) = allocator_calls(|| black_box(vec![1u8; 64]));
+    drop(v);
+    assert!(
+        calls >= 1,
+        "the counting allocator saw no allocation: the proof below would be void"
+    );
+    let (_, calls) = allocator_calls(|| black_box(1 + 1));
+    assert_eq!(calls, 0);
+}
+
+#[test]
+fn decide_never_allocates() {
+    let index = index();
+    for (what, client_id, username, password, want) in cases() {
+        let connect = Connect {
+            client_id: &client_id,
+            username: &username,
+            password: password.as_bytes(),
+        };
+        for _ in 0..3 {
+            let (got, calls) = allocator_calls(|| outcome(index.decide(black_box(&connect))));
+            assert_eq!(got, want, "{what}: wrong decision");
+            assert_eq!(
+                calls, 0,
+                "{what}: Index::decide made {calls} allocator call(s)"
+            );
+        }
+    }
+}
+
+#[test]
+fn load_and_decide_never_allocate() {
+    let shared = SharedIndex::new(index());
+    // arc_swap gives a thread its reader slot on the first load and keeps it: warm it up, as
+    // every listener thread has done after its first CONNECT.
+    drop(black_box(shared.load()));
+    for (what, client_id, username, password, want) in cases() {
+        let connect = Connect {
+            client_id: &client_id,
+            username: &username,
+            password: password.as_bytes(),
+        };
+        for _ in 0..3 {
+            let (got, calls) = allocator_calls(|| {
+                let index = shared.load();
+                outcome(index.decide(black_box(&connect)))
+            });
+            assert_eq!(got, want, "{what}: wrong decision");
+            assert_eq!(
+                calls, 0,
+                "{what}: SharedIndex::load + Index::decide made {calls} allocator call(s)"
+            );
+        }
+    }
+}
+
+#[test]
+fn load_and_decide_never_allocate_after_a_replacement() {
+    let shared = SharedIndex::new(index());
+    drop(black_box(shared.load()));
+    let old = shared.replace(index());
+    drop(old);
+    let (client_id, username, password) =
+        ("dev-signed", "fleet", signed_password(S_CS, "dev-signed"));
+    let connect = Connect {
+        client_id,
+        username,
+        password: password.as_bytes(),
+    };
+    let (got, calls) = allocator_calls(|| outcome(shared.load().decide(black_box(&connect))));
+    assert_eq!(got, Ok((IdentityType::Client, SignMode::Signed)));
+    assert_eq!(
+        calls, 0,
+        "load + decide after a replacement made {calls} allocator call(s)"
+    );
+}

@@ -1,0 +1,151 @@
+//! `mqid bench`: the performance benchmarks. Figures are ratios against baselines measured in the
+//! same run; targets are reported (pass/MISS), never enforced. See docs/performance.md.
+//!
+//! The workloads live in the `mqid-bench` crate, shared with the criterion benches (`benches/`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use clap::Subcommand;
+use mqid_bench::{auth, connect, scale};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// ns per CONNECT decision over 1M identities, beside rumqttd's static-map check and
+    /// HMAC-SHA1 alone, and 1 vs 2 threads.
+    Auth {
+        /// A shorter run (about 0.3 s per workload instead of 2 s).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 1_000_000)]
+        identities: usize,
+        /// Seconds spent on each workload.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Build time and heap per identity at 100k and 1M identities, and decision latency while
+    /// full index replacements run beside it.
+    Scale {
+        /// Fewer idle/replacing cycles.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also build 5M identities (about 2.5 GB of memory at its peak).
+        #[arg(long)]
+        large: bool,
+    },
+    /// CONNECTs/s and CONNACK latency of real MQTT clients against in-process rumqttd, without
+    /// authentication and with mqid installed, over 1 and several listeners.
+    Connect {
+        /// Fewer CONNECTs and one round.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// CONNECTs per run (default 2000, 500 with --quick).
+        #[arg(long)]
+        connects: Option<usize>,
+        /// Clients connecting at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Listener counts to compare, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 4])]
+        listeners: Vec<usize>,
+        /// Rounds (default 2, 1 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Every Nth CONNECT has invalid credentials (0: all valid).
+        #[arg(long, default_value_t = 4)]
+        invalid_every: usize,
+    },
+}
+
+fn progress(msg: &str) {
+    eprintln!("mqid bench: {msg}");
+}
+
+fn print<T: serde::Serialize + std::fmt::Display>(report: &T, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+pub fn run(what: BenchCommand) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        progress("warning: this is a debug build; build with --release for meaningful figures");
+    }
+    match what {
+        BenchCommand::Auth {
+            quick,
+            json,
+            identities,
+            seconds,
+        } => {
+            let mut opts = if quick {
+                auth::AuthOpts::quick()
+            } else {
+                auth::AuthOpts::standard()
+            };
+            opts.identities = identities.max(4);
+            if let Some(s) = seconds {
+                opts.per_case = Duration::from_secs_f64(s.max(0.01));
+            }
+            let report = auth::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Scale { quick, json, large } => {
+            let mut opts = if quick {
+                scale::ScaleOpts::quick()
+            } else {
+                scale::ScaleOpts::standard()
+            };
+            if large {
+                opts.sizes.push(5_000_000);
+            }
+            let report = scale::run(&opts, &mut progress);
+            print(&report, json)?;
+        }
+        BenchCommand::Connect {
+            quick,
+            json,
+            connects,
+            concurrency,
+            listeners,
+            rounds,
+            invalid_every,
+        } => {
+            if std::env::var_os("RUST_LOG").is_none() {
+                progress(
+                    "hint: RUST_LOG=off keeps rumqttd's per-connection log lines out of the run",
+                );
+            }
+            let mut opts = if quick {
+                connect::ConnectOpts::quick()
+            } else {
+                connect::ConnectOpts::standard()
+            };
+            if let Some(n) = connects {
+                opts.connects = n.max(1);
+            }
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            opts.concurrency = concurrency.max(1);
+            opts.listeners = listeners.into_iter().map(|l| l.max(1)).collect();
+            opts.invalid_every = invalid_every;
+            let report = connect::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
