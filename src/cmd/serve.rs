@@ -3,38 +3,68 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use mqid_core::{Index, SharedIndex};
+use mqid_core::{Index, SharedIndex, StaleGate};
 use mqid_rumqttd::{install, listeners, Authenticator};
+use mqid_sync::health::{publish_index_metrics, SyncHealth};
 use mqid_sync::refresh::{load_snapshot, Refresher};
-use mqid_sync::{apply, file, AuthConfig, SourceKind};
+use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let mut broker_config = config.broker;
     let shared = Arc::new(SharedIndex::new(Index::empty()));
+    let gate = Arc::new(StaleGate::new());
 
     // Load the index before any listener opens, and prepare what keeps it current.
-    let refresher = start_source(&config.auth, &shared).context("the broker was not started")?;
+    let source =
+        start_source(&config.auth, &shared, &gate).context("the broker was not started")?;
 
-    let authenticator = Arc::new(Authenticator::new(shared.clone()));
-    let n = install(&mut broker_config, authenticator).context("the broker was not started")?;
+    let mut authenticator = Authenticator::new(shared.clone()).with_stale_gate(gate);
+    if let Some(limits) = config.auth.limits.limits() {
+        authenticator = authenticator.with_limiter(limits);
+    }
+    let authenticator = Arc::new(authenticator);
+    let n =
+        install(&mut broker_config, authenticator.clone()).context("the broker was not started")?;
 
     // The refresher runs on its own thread and runtime, away from rumqttd's listener threads.
     std::thread::Builder::new()
         .name("mqid-sync".into())
-        .spawn(refresher)
+        .spawn(source.refresher)
         .context("cannot start the refresher thread")?;
+    // Staleness and metrics: once a second, on a thread of their own, so that neither a long
+    // pass nor a listener can hold them up.
+    let watcher = Watcher {
+        health: source.health.clone(),
+        shared: shared.clone(),
+        authenticator,
+        publish: broker_config.prometheus.is_some(),
+    };
+    std::thread::Builder::new()
+        .name("mqid-watch".into())
+        .spawn(move || watcher.run())
+        .context("cannot start the watcher thread")?;
 
     for (key, name, addr) in listeners(&broker_config) {
         tracing::info!(listener = %key, %name, %addr, "mqid check installed");
     }
+    let stats = shared.load().stats();
+    let age = source.health.as_ref().and_then(|h| h.age(Instant::now()));
+    let synced = match age {
+        Some(age) => format!(", last synced {} s ago", age.as_secs()),
+        None => String::new(),
+    };
     tracing::info!(
         listeners = n,
-        identities = shared.load().len(),
-        "mqid ready: serving CONNECTs"
+        origin = %source.origin,
+        identities = stats.identities(),
+        index_age_secs = age.map(|a| a.as_secs()),
+        limiter = config.auth.limits.enabled,
+        "mqid ready: index loaded from {}{synced} ({stats}); serving CONNECTs on {n} listeners",
+        source.origin
     );
     let mut broker = rumqttd::Broker::new(broker_config);
     broker.start().context("rumqttd stopped")?;
@@ -43,6 +73,43 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
 
 type Background = Box<dyn FnOnce() + Send>;
 
+/// What [`start_source`] loaded and what keeps it current.
+struct Source {
+    /// Where the index in force at start-up came from.
+    origin: Origin,
+    /// Runs the refresher or the file watcher; never returns.
+    refresher: Background,
+    /// The OpenAPI source's health (staleness, pass metrics); `None` for the file source.
+    health: Option<Arc<SyncHealth>>,
+}
+
+/// Once a second: checks staleness and publishes metrics.
+struct Watcher {
+    health: Option<Arc<SyncHealth>>,
+    shared: Arc<SharedIndex>,
+    authenticator: Arc<Authenticator>,
+    /// Whether rumqttd exports metrics (`[broker.prometheus]`).
+    publish: bool,
+}
+
+impl Watcher {
+    fn run(self) {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            if let Some(h) = &self.health {
+                h.watch(Instant::now());
+            }
+            if self.publish {
+                self.authenticator.publish_metrics();
+                publish_index_metrics(&self.shared);
+                if let Some(h) = &self.health {
+                    h.publish_metrics();
+                }
+            }
+        }
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -50,35 +117,56 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the refresher's runtime")
 }
 
-/// Loads the initial index into `shared` and returns the refresher to run in the background.
-fn start_source(auth: &AuthConfig, shared: &Arc<SharedIndex>) -> Result<Background> {
+/// Loads the initial index into `shared` and returns what keeps it current. With the OpenAPI
+/// source, `gate` is closed while the index is stale and `on_stale = "refuse"`.
+fn start_source(
+    auth: &AuthConfig,
+    shared: &Arc<SharedIndex>,
+    gate: &Arc<StaleGate>,
+) -> Result<Source> {
     let rt = runtime()?;
     match auth.source {
         SourceKind::File => {
             let path = auth.file.clone().expect("validated: file is set");
             let watcher = file::Watcher::new(path.clone());
-            apply(shared, file::load(&path)?);
+            let loaded = file::load(&path)?;
+            let origin = loaded.origin.clone();
+            apply(shared, loaded);
             let every = Duration::from_millis(auth.watch_interval_ms);
             let shared = shared.clone();
-            Ok(Box::new(move || rt.block_on(watcher.run(shared, every))))
+            Ok(Source {
+                origin,
+                refresher: Box::new(move || rt.block_on(watcher.run(shared, every))),
+                health: None,
+            })
         }
         SourceKind::Openapi => {
             let api = auth
                 .openapi
                 .as_ref()
                 .expect("validated: [auth.openapi] is set");
+            let client = super::openapi_client(api)?;
+            let health = Arc::new(SyncHealth::new(api, client.counters(), gate.clone()));
             let refresher = Refresher {
-                client: super::openapi_client(api)?,
+                client,
                 shared: shared.clone(),
                 snapshot: api.snapshot.clone(),
                 every: Duration::from_secs(api.refresh_secs),
+                health: health.clone(),
             };
             let from_snapshot = api.snapshot.as_deref().and_then(load_snapshot);
-            let first_after = match from_snapshot {
+            let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
-                    // Serve from the snapshot at once; the first pass brings it up to date.
+                    // Serve from the snapshot at once; the first pass brings it up to date. Its
+                    // age counts towards staleness (an old snapshot under on_stale = "refuse"
+                    // refuses until that pass succeeds).
+                    let origin = loaded.origin.clone();
+                    let synced_at = loaded.synced_at;
                     apply(shared, loaded);
-                    Duration::ZERO
+                    if let Some(at) = synced_at {
+                        health.loaded_from(at);
+                    }
+                    (origin, Duration::ZERO)
                 }
                 None => {
                     tracing::info!(
@@ -89,10 +177,17 @@ fn start_source(auth: &AuthConfig, shared: &Arc<SharedIndex>) -> Result<Backgrou
                         .block_on(refresher.first_pass())
                         .context("the first pass over the OpenAPI failed")?;
                     tracing::info!(%stats, "first pass complete");
-                    refresher.every
+                    let origin = Origin::Api {
+                        endpoint: refresher.client.endpoint().to_owned(),
+                    };
+                    (origin, refresher.every)
                 }
             };
-            Ok(Box::new(move || rt.block_on(refresher.run(first_after))))
+            Ok(Source {
+                origin,
+                refresher: Box::new(move || rt.block_on(refresher.run(first_after))),
+                health: Some(health),
+            })
         }
     }
 }

@@ -200,11 +200,17 @@ pub async fn connect_async(
                 if let Some((u, p)) = creds {
                     o.set_credentials(u, p);
                 }
-                let (_client, mut ev) = AsyncClient::new(o, 10);
+                let (client, mut ev) = AsyncClient::new(o, 10);
                 match ev.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(a)))
                         if a.code == rumqttc::ConnectReturnCode::Success =>
                     {
+                        // Leave cleanly (see `CLEAN_DISCONNECT`).
+                        let _ = client.disconnect().await;
+                        let _ = tokio::time::timeout(CLEAN_DISCONNECT, async {
+                            while ev.poll().await.is_ok() {}
+                        })
+                        .await;
                         Outcome::Admitted
                     }
                     Ok(other) => Outcome::Refused(format!("{other:?}")),
@@ -218,11 +224,16 @@ pub async fn connect_async(
                 if let Some((u, p)) = creds {
                     o.set_credentials(u, p);
                 }
-                let (_client, mut ev) = rumqttc::v5::AsyncClient::new(o, 10);
+                let (client, mut ev) = rumqttc::v5::AsyncClient::new(o, 10);
                 match ev.poll().await {
                     Ok(E5::Incoming(P5::ConnAck(a)))
                         if a.code == rumqttc::v5::mqttbytes::v5::ConnectReturnCode::Success =>
                     {
+                        let _ = client.disconnect().await;
+                        let _ = tokio::time::timeout(CLEAN_DISCONNECT, async {
+                            while ev.poll().await.is_ok() {}
+                        })
+                        .await;
                         Outcome::Admitted
                     }
                     Ok(other) => Outcome::Refused(format!("{other:?}")),
@@ -235,6 +246,12 @@ pub async fn connect_async(
         .await
         .expect("no answer to CONNECT within 10 s: the broker neither admitted nor closed")
 }
+
+/// How long an admitted test client waits for the broker to close after its DISCONNECT.
+/// Dropping a connection abruptly and reconnecting at once with the same client id races inside
+/// rumqttd 0.20 (the old link's late disconnect can close the new connection); a clean
+/// DISCONNECT keeps the tests from tripping over that broker behaviour, which is not mqid's.
+const CLEAN_DISCONNECT: Duration = Duration::from_secs(2);
 
 /// Polls `f` until it holds, for up to `secs` seconds.
 pub fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {

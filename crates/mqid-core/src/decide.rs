@@ -35,6 +35,9 @@ impl std::fmt::Debug for Connect<'_> {
 }
 
 /// Why a CONNECT was refused. Carries nothing secret; fit for logs and metric labels.
+///
+/// [`Index::decide`] returns the first three; the last two are a front end's refusals made
+/// without deciding (see [`Limiter`](crate::Limiter) and [`StaleGate`](crate::StaleGate)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Refusal {
     /// The client id is on the connect blacklist.
@@ -43,6 +46,11 @@ pub enum Refusal {
     UnknownIdentity,
     /// The identity exists but the password does not match it.
     BadPassword,
+    /// The (username, client id) pair is cooling down after too many bad passwords; refused
+    /// before any password check, whatever the password.
+    RateLimited,
+    /// The index in force is older than the staleness limit and the policy is to refuse.
+    Stale,
 }
 
 impl Refusal {
@@ -52,8 +60,19 @@ impl Refusal {
             Refusal::Blacklisted => "blacklisted",
             Refusal::UnknownIdentity => "unknown_identity",
             Refusal::BadPassword => "bad_password",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::Stale => "stale",
         }
     }
+
+    /// Every refusal, in a fixed order (for metric handles indexed by reason).
+    pub const ALL: [Refusal; 5] = [
+        Refusal::Blacklisted,
+        Refusal::UnknownIdentity,
+        Refusal::BadPassword,
+        Refusal::RateLimited,
+        Refusal::Stale,
+    ];
 }
 
 impl std::fmt::Display for Refusal {

@@ -21,18 +21,29 @@
 //! without waiting on anything, a refresh builds a complete new index on the side and publishes it
 //! with one atomic swap. A reader sees the old index or the new one, never a half-built state.
 //!
+//! # Guarding the decision
+//!
+//! Two pieces for a front end to consult before deciding, both lock-free and allocation-free:
+//! [`Limiter`] refuses a (username, client id) pair that sent too many bad passwords, before
+//! any HMAC work (see [its module](limit) for the choice of key and what it does not protect
+//! against); [`StaleGate`] refuses everything while the index is known to be too old.
+//!
 //! This crate does no I/O.
 #![forbid(unsafe_code)]
 
 mod decide;
+mod gate;
 mod identity;
 mod index;
+pub mod limit;
 mod secret;
 
 pub use decide::{signed_password, Connect, Decision, Refusal, SIGNED_PASSWORD_LEN};
+pub use gate::StaleGate;
 pub use identity::{
     parse_identities, parse_identity_list, Identity, IdentityError, IdentityKey, IdentityType,
     InvalidRecord, ListError, RawIdentity, SignMode, MAX_ID_CHARS,
 };
 pub use index::{BuildReport, Duplicate, Index, IndexStats, SharedIndex};
+pub use limit::{LimitKey, Limiter, Limits};
 pub use secret::Secret;

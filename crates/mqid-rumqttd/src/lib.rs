@@ -6,32 +6,69 @@
 //! at most one HMAC-SHA1 over the client id, well under the cost of the CONNECT's own syscalls,
 //! so it never needs a thread hop and never blocks the listener's single-threaded runtime.
 //!
+//! # Per CONNECT, in order
+//!
+//! 1. the [`StaleGate`] (if set): one atomic load; closed → refused `stale`;
+//! 2. the [`Limiter`] (if set): a SipHash of (username, client id), one clock read and the
+//!    loads of one cache line; cooling down → refused `rate_limited`, before any HMAC;
+//! 3. [`Index::decide`](mqid_core::Index::decide); a `bad_password` is recorded in the limiter
+//!    (a few compare-exchanges on one cache line);
+//! 4. one relaxed atomic add to the decision's counter ([`ConnectCounts`]); a refusal goes to
+//!    the rate-limited [`RefusalLog`].
+//!
+//! None of it takes a lock, allocates (the log lines aside, at most
+//! [`RefusalLog::PER_SECOND`] a second) or does I/O. The counters reach the `metrics` recorder
+//! through [`Authenticator::publish_metrics`], called off the listener threads.
+//!
 //! What rumqttd's hook cannot do (see the README): it sends no CONNACK on refusal (the socket is
 //! closed), and it gives no peer address or protocol version.
 #![forbid(unsafe_code)]
 
+mod counts;
 mod refusal_log;
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use mqid_core::{Connect, Decision, SharedIndex};
+use mqid_core::{Connect, Decision, Limiter, Limits, Refusal, SharedIndex, StaleGate};
 use rumqttd::{Config, ServerSettings};
 
+pub use counts::ConnectCounts;
 pub use refusal_log::RefusalLog;
 
 /// The CONNECT check that rumqttd's listeners call.
 pub struct Authenticator {
     index: Arc<SharedIndex>,
     refusals: RefusalLog,
+    limiter: Option<Limiter>,
+    stale: Option<Arc<StaleGate>>,
+    counts: ConnectCounts,
 }
 
 impl Authenticator {
-    /// Decides against whatever index `index` holds at each CONNECT.
+    /// Decides against whatever index `index` holds at each CONNECT; no limiter, no stale gate
+    /// (add them with [`with_limiter`](Self::with_limiter) and
+    /// [`with_stale_gate`](Self::with_stale_gate)).
     pub fn new(index: Arc<SharedIndex>) -> Self {
         Authenticator {
             index,
             refusals: RefusalLog::default(),
+            limiter: None,
+            stale: None,
+            counts: ConnectCounts::default(),
         }
+    }
+
+    /// Adds failed-auth limiting with `limits` (its table is allocated now).
+    pub fn with_limiter(mut self, limits: Limits) -> Self {
+        self.limiter = Some(Limiter::new(limits, Instant::now()));
+        self
+    }
+
+    /// Refuses every CONNECT (`stale`) while `gate` says so.
+    pub fn with_stale_gate(mut self, gate: Arc<StaleGate>) -> Self {
+        self.stale = Some(gate);
+        self
     }
 
     /// The index this authenticator reads.
@@ -39,8 +76,51 @@ impl Authenticator {
         &self.index
     }
 
-    /// Decides one CONNECT and logs a refusal (rate-limited). Never logs the password.
+    /// The limiter, if any.
+    pub fn limiter(&self) -> Option<&Limiter> {
+        self.limiter.as_ref()
+    }
+
+    /// CONNECTs decided so far, by result and reason.
+    pub fn counts(&self) -> &ConnectCounts {
+        &self.counts
+    }
+
+    /// Sets the `metrics` recorder's `mqid_connect_total` and `mqid_limiter_*` to the current
+    /// totals. Call it periodically from a background thread, never from a listener.
+    pub fn publish_metrics(&self) {
+        counts::publish(&self.counts, self.limiter.as_ref());
+    }
+
+    /// Decides one CONNECT, counts it and logs a refusal (rate-limited). Never logs the
+    /// password.
     pub fn authenticate(&self, client_id: &str, username: &str, password: &str) -> bool {
+        match self.check(client_id, username, password) {
+            Ok(()) => {
+                self.counts.count_admitted();
+                true
+            }
+            Err(reason) => {
+                self.counts.count_refused(reason);
+                self.refusals.refused(username, client_id, reason);
+                false
+            }
+        }
+    }
+
+    fn check(&self, client_id: &str, username: &str, password: &str) -> Result<(), Refusal> {
+        if self.stale.as_ref().is_some_and(|g| g.is_refusing()) {
+            return Err(Refusal::Stale);
+        }
+        let limited = self
+            .limiter
+            .as_ref()
+            .map(|l| (l, l.key(username, client_id), Instant::now()));
+        if let Some((limiter, key, now)) = limited {
+            if limiter.is_cooling_down(key, now) {
+                return Err(Refusal::RateLimited);
+            }
+        }
         let index = self.index.load();
         let connect = Connect {
             client_id,
@@ -56,12 +136,39 @@ impl Authenticator {
                     sign_mode = identity.sign_mode.as_str(),
                     "CONNECT admitted"
                 );
-                true
+                Ok(())
             }
             Decision::Refuse(reason) => {
-                self.refusals.refused(username, client_id, reason);
-                false
+                if let (Refusal::BadPassword, Some((limiter, key, now))) = (reason, limited) {
+                    self.record_failure(limiter, key, username, client_id, now);
+                }
+                Err(reason)
             }
+        }
+    }
+
+    fn record_failure(
+        &self,
+        limiter: &Limiter,
+        key: mqid_core::LimitKey,
+        username: &str,
+        client_id: &str,
+        now: Instant,
+    ) {
+        let recorded = limiter.record_failure(key, username, now);
+        let limits = limiter.limits();
+        if recorded.cooldown_started {
+            self.refusals.cooldown_started(
+                username,
+                client_id,
+                limits.max_failures,
+                limits.window.as_secs(),
+                limits.cooldown.as_secs(),
+            );
+        }
+        if let Some(failures) = recorded.username_alert {
+            self.refusals
+                .username_alert(username, failures, limits.window.as_secs());
         }
     }
 }
@@ -128,4 +235,68 @@ pub fn listeners(config: &Config) -> Vec<(String, String, std::net::SocketAddr)>
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqid_core::Index;
+
+    fn config(with_static_auth: bool) -> Config {
+        let listener = |port: u16| {
+            format!(
+                r#"{{"name":"l{port}","listen":"127.0.0.1:{port}","next_connection_delay_ms":0,
+                   "connections":{{"connection_timeout_ms":1000,"max_payload_size":1024,
+                   "max_inflight_count":10{}}}}}"#,
+                if with_static_auth && port == 3 {
+                    r#","auth":{"u":"p"}"#
+                } else {
+                    ""
+                }
+            )
+        };
+        let json = format!(
+            r#"{{"id":0,"router":{{"max_connections":10,"max_outgoing_packet_count":10,
+               "max_segment_size":1024,"max_segment_count":1}},
+               "v4":{{"1":{},"2":{}}},"v5":{{"1":{}}},"ws":{{"1":{}}}}}"#,
+            listener(1),
+            listener(2),
+            listener(3),
+            listener(4)
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn installs_on_every_v4_v5_and_ws_listener() {
+        let mut c = config(false);
+        let auth = Arc::new(Authenticator::new(Arc::new(SharedIndex::new(
+            Index::empty(),
+        ))));
+        assert_eq!(install(&mut c, auth).unwrap(), 4);
+        for l in [c.v4.as_ref(), c.v5.as_ref(), c.ws.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m.values())
+        {
+            assert!(l.connections.external_auth.is_some(), "{}", l.name);
+        }
+        assert_eq!(listeners(&c).len(), 4);
+    }
+
+    #[test]
+    fn refuses_rumqttds_static_auth_and_an_empty_config() {
+        let auth = Arc::new(Authenticator::new(Arc::new(SharedIndex::new(
+            Index::empty(),
+        ))));
+        let err = install(&mut config(true), auth.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[v5.1]") && err.contains("connections.auth"),
+            "{err}"
+        );
+        let err = install(&mut Config::default(), auth).unwrap_err();
+        assert!(matches!(err, InstallError::NoListeners));
+    }
 }

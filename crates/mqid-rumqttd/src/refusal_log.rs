@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use mqid_core::Refusal;
 
-/// Logs at most [`RefusalLog::PER_SECOND`] refused CONNECTs per second at `warn`, counts the
-/// rest, and reports the count of the ones it left out once the second is over. Lock-free;
-/// costs two atomic operations per refusal when it does not log.
+/// Logs at most [`RefusalLog::PER_SECOND`] lines about refused CONNECTs per second at `warn`
+/// (refusals, cool-downs and username alerts share the quota), counts the rest, and reports the
+/// count of the ones it left out once the second is over. Lock-free; costs two atomic operations
+/// per refusal when it does not log.
 pub struct RefusalLog {
     start: Instant,
     second: AtomicU64,
@@ -45,6 +46,54 @@ impl RefusalLog {
 
     /// Records one refusal; logs it unless this second's quota is spent.
     pub fn refused(&self, username: &str, client_id: &str, reason: Refusal) {
+        if self.take() {
+            tracing::warn!(
+                username = ?clip(username),
+                client_id = ?clip(client_id),
+                reason = reason.as_str(),
+                "CONNECT refused"
+            );
+        }
+    }
+
+    /// A (username, client id) pair starts a cool-down: logged within the same quota.
+    pub fn cooldown_started(
+        &self,
+        username: &str,
+        client_id: &str,
+        failures: u32,
+        window_secs: u64,
+        cooldown_secs: u64,
+    ) {
+        if self.take() {
+            tracing::warn!(
+                username = ?clip(username),
+                client_id = ?clip(client_id),
+                reason = Refusal::RateLimited.as_str(),
+                cooldown_secs,
+                "{failures} bad passwords within {window_secs} s: this client id is refused under \
+                 this username for {cooldown_secs} s, whatever its password ([auth.limits])"
+            );
+        }
+    }
+
+    /// A username collects many bad passwords from different client ids: logged within the same
+    /// quota. Nothing is refused for it.
+    pub fn username_alert(&self, username: &str, failures: u32, window_secs: u64) {
+        if self.take() {
+            tracing::warn!(
+                username = ?clip(username),
+                failures,
+                window_secs,
+                "{failures} bad passwords for this username within {window_secs} s, across client \
+                 ids: someone may be guessing its secret (nothing is refused for the username \
+                 itself; see [auth.limits] in the README)"
+            );
+        }
+    }
+
+    /// Takes one line of this second's quota; counts the line as left out when it is spent.
+    fn take(&self) -> bool {
         let now = self.start.elapsed().as_secs();
         let second = self.second.load(Relaxed);
         if now != second
@@ -64,14 +113,10 @@ impl RefusalLog {
             }
         }
         if self.logged.fetch_add(1, Relaxed) < Self::PER_SECOND {
-            tracing::warn!(
-                username = ?clip(username),
-                client_id = ?clip(client_id),
-                reason = reason.as_str(),
-                "CONNECT refused"
-            );
+            true
         } else {
             self.suppressed.fetch_add(1, Relaxed);
+            false
         }
     }
 

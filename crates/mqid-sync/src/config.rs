@@ -1,6 +1,7 @@
 //! The `[auth]` table of `mqid.toml`: which source feeds the index, and how.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -26,6 +27,106 @@ pub struct AuthConfig {
     pub watch_interval_ms: u64,
     /// With `source = "openapi"`: `[auth.openapi]`.
     pub openapi: Option<OpenApiConfig>,
+    /// `[auth.limits]`: failed-auth limiting, on by default.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[auth.limits]`: after `max_failures` bad passwords for one (username, client id) pair
+/// within `window_secs`, that pair is refused for `cooldown_secs`, before any password check.
+/// See [`mqid_core::limit`] for the choice of key and what it does not protect against.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub enabled: bool,
+    pub max_failures: u32,
+    pub window_secs: u64,
+    pub cooldown_secs: u64,
+    /// Entries in the limiter's fixed table (memory: 8 bytes each, rounded up to a power of 2).
+    pub max_tracked_keys: usize,
+    /// Bad passwords for one username, across client ids, within `window_secs` that log a
+    /// warning (never a refusal); 0 = off.
+    pub username_alert_failures: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = mqid_core::Limits::default();
+        LimitsConfig {
+            enabled: true,
+            max_failures: d.max_failures,
+            window_secs: d.window.as_secs(),
+            cooldown_secs: d.cooldown.as_secs(),
+            max_tracked_keys: d.max_tracked_keys,
+            username_alert_failures: d.username_alert_failures,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The limiter's settings, or `None` when disabled.
+    pub fn limits(&self) -> Option<mqid_core::Limits> {
+        self.enabled.then(|| mqid_core::Limits {
+            max_failures: self.max_failures,
+            window: Duration::from_secs(self.window_secs),
+            cooldown: Duration::from_secs(self.cooldown_secs),
+            max_tracked_keys: self.max_tracked_keys,
+            username_alert_failures: self.username_alert_failures,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        use mqid_core::limit::MAX_FAILURES;
+        const DAY: u64 = 86_400;
+        if !(1..=MAX_FAILURES).contains(&self.max_failures) {
+            return Err(bad(
+                "limits.max_failures",
+                format!("{} is outside 1..={MAX_FAILURES}", self.max_failures),
+            ));
+        }
+        if self.username_alert_failures > MAX_FAILURES {
+            return Err(bad(
+                "limits.username_alert_failures",
+                format!(
+                    "{} is over {MAX_FAILURES} (0 turns the alert off)",
+                    self.username_alert_failures
+                ),
+            ));
+        }
+        if !(1..=DAY).contains(&self.window_secs) {
+            return Err(bad(
+                "limits.window_secs",
+                format!("{} is outside 1..={DAY}", self.window_secs),
+            ));
+        }
+        if !(1..=DAY).contains(&self.cooldown_secs) {
+            return Err(bad(
+                "limits.cooldown_secs",
+                format!("{} is outside 1..={DAY}", self.cooldown_secs),
+            ));
+        }
+        if !(64..=1 << 28).contains(&self.max_tracked_keys) {
+            return Err(bad(
+                "limits.max_tracked_keys",
+                format!(
+                    "{} is outside 64..=268435456 (8 bytes each)",
+                    self.max_tracked_keys
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What to do when no pass has succeeded for `max_staleness_secs`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStale {
+    /// Keep serving the last good index, and warn.
+    #[default]
+    Serve,
+    /// Refuse every CONNECT (`stale`) until a pass succeeds.
+    Refuse,
 }
 
 fn default_watch_interval_ms() -> u64 {
@@ -70,6 +171,13 @@ pub struct OpenApiConfig {
     /// Retries allowed in one pass before it is abandoned.
     #[serde(default = "default_retry_budget")]
     pub max_retries_per_pass: u32,
+    /// The index is *stale* when no pass has succeeded for this long (seconds; the snapshot's
+    /// own age counts at start-up); 0 = never.
+    #[serde(default = "default_max_staleness_secs")]
+    pub max_staleness_secs: u64,
+    /// What a stale index means for CONNECTs.
+    #[serde(default)]
+    pub on_stale: OnStale,
 }
 
 fn default_page_size() -> u32 {
@@ -86,6 +194,9 @@ fn default_timeout_secs() -> u64 {
 }
 fn default_retry_budget() -> u32 {
     20
+}
+fn default_max_staleness_secs() -> u64 {
+    3600
 }
 
 /// A configuration value that cannot work, named by its key.
@@ -155,8 +266,18 @@ impl AuthConfig {
                 if let Some(s) = api.snapshot.as_mut() {
                     *s = base.join(&*s);
                 }
+                if api.max_staleness_secs != 0 && api.max_staleness_secs <= api.refresh_secs {
+                    return Err(bad(
+                        "openapi.max_staleness_secs",
+                        format!(
+                            "{} must be more than refresh_secs ({}), or 0 for no limit",
+                            api.max_staleness_secs, api.refresh_secs
+                        ),
+                    ));
+                }
             }
         }
+        self.limits.validate()?;
         Ok(())
     }
 }
@@ -168,5 +289,75 @@ impl OpenApiConfig {
             Some(e) => e.trim_end_matches('/').to_owned(),
             None => format!("https://onsmqtt.{}.aliyuncs.com", self.region_id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<AuthConfig, String> {
+        let mut c: AuthConfig = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        c.validate(Path::new("/etc/mqid"))
+            .map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    const OPENAPI: &str = r#""source":"openapi","openapi":{"region_id":"r","instance_id":"i""#;
+
+    #[test]
+    fn limits_are_on_by_default_and_validated() {
+        let c = parse(r#"{"source":"file","file":"ids.json"}"#).unwrap();
+        assert_eq!(c.limits, LimitsConfig::default());
+        let l = c.limits.limits().unwrap();
+        assert_eq!(
+            (l.max_failures, l.window.as_secs(), l.cooldown.as_secs()),
+            (10, 60, 300)
+        );
+        assert_eq!(l.max_tracked_keys, 100_000);
+        let off = parse(r#"{"source":"file","file":"x","limits":{"enabled":false}}"#).unwrap();
+        assert!(off.limits.limits().is_none());
+        for (bad, key) in [
+            (r#"{"max_failures":0}"#, "limits.max_failures"),
+            (r#"{"max_failures":1001}"#, "limits.max_failures"),
+            (r#"{"window_secs":0}"#, "limits.window_secs"),
+            (r#"{"cooldown_secs":86401}"#, "limits.cooldown_secs"),
+            (r#"{"max_tracked_keys":10}"#, "limits.max_tracked_keys"),
+            (
+                r#"{"username_alert_failures":5000}"#,
+                "limits.username_alert_failures",
+            ),
+        ] {
+            let e =
+                parse(&format!(r#"{{"source":"file","file":"x","limits":{bad}}}"#)).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        let e = parse(r#"{"source":"file","file":"x","limits":{"max_failure":3}}"#).unwrap_err();
+        assert!(e.contains("max_failure"), "{e}");
+    }
+
+    #[test]
+    fn staleness_defaults_to_an_hour_and_serve() {
+        let c = parse(&format!("{{{OPENAPI}}}}}")).unwrap();
+        let api = c.openapi.unwrap();
+        assert_eq!(
+            (api.max_staleness_secs, api.on_stale),
+            (3600, OnStale::Serve)
+        );
+        let c = parse(&format!(
+            r#"{{{OPENAPI},"max_staleness_secs":0,"on_stale":"refuse"}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(c.openapi.unwrap().on_stale, OnStale::Refuse);
+        let e = parse(&format!(
+            r#"{{{OPENAPI},"refresh_secs":60,"max_staleness_secs":60}}}}"#
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("max_staleness_secs") && e.contains("refresh_secs"),
+            "{e}"
+        );
+        let e = parse(&format!(r#"{{{OPENAPI},"on_stale":"panic"}}}}"#)).unwrap_err();
+        assert!(e.contains("panic"), "{e}");
     }
 }

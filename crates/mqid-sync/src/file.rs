@@ -42,6 +42,7 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
         blacklist: Vec::new(),
         skipped: Vec::new(),
         origin: Origin::File(path.to_owned()),
+        synced_at: None,
     })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod file;
+pub mod health;
 pub mod openapi;
 pub mod refresh;
 pub mod snapshot;
@@ -15,11 +16,11 @@ pub mod snapshot;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use mqid_core::{BuildReport, Identity, Index, IndexStats, InvalidRecord, SharedIndex};
 
-pub use config::{AuthConfig, OpenApiConfig, SignatureVersion, SourceKind};
+pub use config::{AuthConfig, LimitsConfig, OnStale, OpenApiConfig, SignatureVersion, SourceKind};
 
 /// Where a [`Loaded`] set came from, for the log line that says what is in force.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +49,9 @@ pub struct Loaded {
     /// source refuses the whole file instead, so this is empty there).
     pub skipped: Vec<InvalidRecord>,
     pub origin: Origin,
+    /// When this set was last known to match the OpenAPI: the end of the pass that read it (for
+    /// a snapshot, the pass that wrote it). `None` for the file source.
+    pub synced_at: Option<SystemTime>,
 }
 
 /// Builds an index from `loaded`, logs what the build noticed, publishes the index and frees the
@@ -58,6 +62,7 @@ pub fn apply(shared: &SharedIndex, loaded: Loaded) -> (IndexStats, BuildReport) 
         blacklist,
         skipped,
         origin,
+        synced_at: _,
     } = loaded;
     let (index, report) = Index::build(identities, blacklist);
     for d in &report.duplicates {

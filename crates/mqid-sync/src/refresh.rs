@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mqid_core::SharedIndex;
 use rand::Rng;
 
+use crate::health::SyncHealth;
 use crate::openapi::{Client, PassError, PassStats};
 use crate::{apply, snapshot, Loaded};
 
@@ -22,6 +23,8 @@ pub struct Refresher {
     pub snapshot: Option<PathBuf>,
     /// Time between the starts of two passes; each wait is jittered by ±10%.
     pub every: Duration,
+    /// Told of every pass (the time of the last good one, errors by code, durations).
+    pub health: Arc<SyncHealth>,
 }
 
 /// Loads the snapshot at `path` if there is a usable one. A corrupt snapshot is reported and
@@ -38,8 +41,16 @@ pub fn load_snapshot(path: &std::path::Path) -> Option<Loaded> {
 
 impl Refresher {
     /// Runs one pass; on success applies it (off the async workers) and writes the snapshot.
+    /// Either way, tells [`SyncHealth`].
     pub async fn pass_once(&self) -> Result<PassStats, PassError> {
-        let (loaded, stats) = self.client.pass().await?;
+        let started = Instant::now();
+        let (loaded, stats) = match self.client.pass().await {
+            Ok(done) => done,
+            Err(e) => {
+                self.health.pass_failed(&e, started.elapsed());
+                return Err(e);
+            }
+        };
         let shared = self.shared.clone();
         let snapshot = self.snapshot.clone();
         tokio::task::spawn_blocking(move || {
@@ -53,6 +64,7 @@ impl Refresher {
         })
         .await
         .expect("applying a pass panicked");
+        self.health.pass_succeeded(&stats);
         Ok(stats)
     }
 

@@ -7,6 +7,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mqid_core::{Identity, Index, RawIdentity};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,10 @@ const FORMAT: u32 = 1;
 #[derive(Serialize)]
 struct SnapshotOut<'a> {
     format: u32,
+    /// Unix seconds at which the pass that produced this set completed (the snapshot is written
+    /// right after it). Kept inside the file rather than read from its mtime, which a copy or a
+    /// restore from backup would reset.
+    synced_at: u64,
     identities: Vec<&'a Identity>,
     blacklist: Vec<&'a str>,
 }
@@ -26,6 +31,9 @@ struct SnapshotOut<'a> {
 #[serde(deny_unknown_fields)]
 struct SnapshotIn {
     format: u32,
+    /// Absent in a snapshot written before it existed: the file's mtime stands in.
+    #[serde(default)]
+    synced_at: Option<u64>,
     identities: Vec<RawIdentity>,
     blacklist: Vec<String>,
 }
@@ -56,12 +64,17 @@ fn sorted_identities(index: &Index) -> Vec<&Identity> {
     identities
 }
 
-/// Writes the identities and blacklist of `index` to `path` atomically, mode 0600.
+/// Writes the identities and blacklist of `index` to `path` atomically, mode 0600, stamped with
+/// the current time as the time of the pass it holds: call it right after a complete pass.
 pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
     let mut blacklist: Vec<&str> = index.blacklist().collect();
     blacklist.sort_unstable();
+    let synced_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let body = serde_json::to_vec(&SnapshotOut {
         format: FORMAT,
+        synced_at,
         identities: sorted_identities(index),
         blacklist,
     })
@@ -124,6 +137,7 @@ fn private() -> fs::Permissions {
 /// Reads a snapshot. `Ok(None)` when there is none; an error when it exists but is unreadable,
 /// truncated, corrupt or holds an invalid record (then nothing of it is used).
 pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
+    let mtime = fs::metadata(path).and_then(|m| m.modified()).ok();
     let body = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -151,6 +165,10 @@ pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
         blacklist: snap.blacklist,
         skipped: Vec::new(),
         origin: Origin::Snapshot(path.to_owned()),
+        synced_at: match snap.synced_at {
+            Some(secs) => Some(UNIX_EPOCH + Duration::from_secs(secs)),
+            None => mtime,
+        },
     }))
 }
 
@@ -178,8 +196,11 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+        let before = SystemTime::now() - Duration::from_secs(1);
         let loaded = read(&path).unwrap().unwrap();
         assert_eq!(loaded.identities.len(), 2);
+        let synced_at = loaded.synced_at.unwrap();
+        assert!(synced_at >= before && synced_at <= SystemTime::now());
         assert_eq!(loaded.blacklist, vec!["bad-client".to_string()]);
         // no temporary files left behind
         let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
@@ -204,5 +225,28 @@ mod tests {
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("BOSS"), "{err}");
         assert!(read(&dir.path().join("missing.json")).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_time_of_the_pass_is_read_from_the_snapshot_or_else_its_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        // a restored copy: new mtime, old pass
+        fs::write(
+            &path,
+            br#"{"format":1,"synced_at":1700000000,"identities":[],"blacklist":[]}"#,
+        )
+        .unwrap();
+        let loaded = read(&path).unwrap().unwrap();
+        assert_eq!(
+            loaded.synced_at,
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        fs::write(&path, br#"{"format":1,"identities":[],"blacklist":[]}"#).unwrap();
+        let loaded = read(&path).unwrap().unwrap();
+        assert_eq!(
+            loaded.synced_at,
+            Some(fs::metadata(&path).unwrap().modified().unwrap())
+        );
     }
 }

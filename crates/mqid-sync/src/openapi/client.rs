@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mqid_core::{parse_identities, RawIdentity};
@@ -60,6 +61,15 @@ impl fmt::Display for PassStats {
             self.duration
         )
     }
+}
+
+/// Requests, retries and accepted pages since the client was made, failed passes included; read
+/// by the metrics publisher while passes run.
+#[derive(Debug, Default)]
+pub struct ApiCounters {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub pages: AtomicU64,
 }
 
 /// Back-off between retries: exponential with full jitter, `uniform(0, min(cap, base·2^(n-1)))`
@@ -132,6 +142,7 @@ pub struct Client {
     pacer: Pacer,
     backoff: Backoff,
     max_body: usize,
+    counters: Arc<ApiCounters>,
 }
 
 impl fmt::Debug for Client {
@@ -214,6 +225,7 @@ impl Client {
                 max_hint: Duration::from_secs(60),
             },
             max_body: MAX_BODY_BYTES,
+            counters: Arc::default(),
         })
     }
 
@@ -229,6 +241,11 @@ impl Client {
     pub(crate) fn with_max_body(mut self, max: usize) -> Self {
         self.max_body = max;
         self
+    }
+
+    /// Requests, retries and pages so far, failed passes included.
+    pub fn counters(&self) -> Arc<ApiCounters> {
+        self.counters.clone()
     }
 
     /// The endpoint URL requests go to.
@@ -281,6 +298,7 @@ impl Client {
                 origin: Origin::Api {
                     endpoint: self.endpoint.clone(),
                 },
+                synced_at: Some(SystemTime::now()),
             },
             stats,
         ))
@@ -318,6 +336,7 @@ impl Client {
             })?;
             drop(body);
             stats.pages += 1;
+            self.counters.pages.fetch_add(1, Relaxed);
             let n = parsed.results.len();
             tracing::debug!(
                 action,
@@ -363,6 +382,7 @@ impl Client {
         loop {
             self.pacer.wait().await;
             stats.requests += 1;
+            self.counters.requests.fetch_add(1, Relaxed);
             match self.send_once(action, page, params).await {
                 Ok(body) => return Ok(body),
                 Err(Failure::Fatal(e)) => return Err(e),
@@ -376,6 +396,7 @@ impl Client {
                         });
                     }
                     stats.retries += 1;
+                    self.counters.retries.fetch_add(1, Relaxed);
                     attempt += 1;
                     let delay = self.backoff.delay(attempt, hint);
                     tracing::warn!(

@@ -83,6 +83,21 @@ impl PassError {
         matches!(self, PassError::Rejected { .. } | PassError::Request { .. })
     }
 
+    /// A short label for metrics: the service's error `Code` when it refused the request
+    /// (`SignatureDoesNotMatch`, `InstanceNotFound`, …, or `http_<status>` without one), else
+    /// `retries_exhausted`, `bad_page` or `request`.
+    pub fn code(&self) -> String {
+        match self {
+            PassError::Rejected {
+                code: Some(code), ..
+            } if !code.is_empty() => code.clone(),
+            PassError::Rejected { status, .. } => format!("http_{status}"),
+            PassError::RetriesExhausted { .. } => "retries_exhausted".into(),
+            PassError::BadPage { .. } => "bad_page".into(),
+            PassError::Request { .. } => "request".into(),
+        }
+    }
+
     /// The operation that failed.
     pub fn action(&self) -> &'static str {
         match self {

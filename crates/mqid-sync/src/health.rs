@@ -1,0 +1,429 @@
+//! How the OpenAPI source is doing: the time of the last good pass, the staleness policy, pass
+//! counters; and the sync side's metrics.
+//!
+//! # Staleness
+//!
+//! The index is *stale* when no pass has succeeded for `max_staleness_secs`. The clock starts
+//! at the last good pass; at start-up from a snapshot, at the pass that wrote the snapshot (its
+//! `synced_at`, see [`snapshot`](crate::snapshot)), so a week-old snapshot is stale at once.
+//! [`SyncHealth::watch`] is called about once a second from a background thread (and after
+//! every pass): on each change it logs once, loudly (`error` on becoming stale, `info` on
+//! recovering), and while stale it repeats the warning every [`REMINDER`]. With
+//! `on_stale = "refuse"` it also closes the [`StaleGate`] that the CONNECT path reads, and opens
+//! it again as soon as a pass succeeds. No CONNECT ever computes any of this: it reads one flag.
+//!
+//! # Metrics
+//!
+//! [`SyncHealth::publish_metrics`] and [`publish_index_metrics`] set the `metrics` recorder's
+//! values from plain counters, like the CONNECT counters (see `mqid_rumqttd`): totals are set
+//! with `absolute`, so nothing recorded before rumqttd installs its recorder is lost. Pass
+//! durations also feed a histogram, whose samples from before the recorder exists are dropped.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use mqid_core::{SharedIndex, StaleGate};
+
+use crate::openapi::{ApiCounters, PassError, PassStats};
+use crate::{OnStale, OpenApiConfig};
+
+/// While stale, the warning is repeated this often.
+pub const REMINDER: Duration = Duration::from_secs(300);
+/// Distinct error codes kept as metric labels; the rest are counted as `other`.
+const MAX_CODES: usize = 32;
+
+#[derive(Debug, Default)]
+struct State {
+    /// `(at, age at that instant)` of the last good pass; `None` before any.
+    last_good: Option<(Instant, Duration)>,
+    stale: bool,
+    stale_since: Option<Instant>,
+    warned_at: Option<Instant>,
+    failed_by_code: BTreeMap<String, u64>,
+    durations: Vec<f64>,
+    last_duration: Option<Duration>,
+}
+
+/// The OpenAPI source's health, shared by the refresher (which reports passes), the watcher
+/// thread (which checks staleness and publishes metrics) and, through the [`StaleGate`], the
+/// CONNECT path.
+#[derive(Debug)]
+pub struct SyncHealth {
+    max_staleness: Option<Duration>,
+    on_stale: OnStale,
+    gate: Arc<StaleGate>,
+    api: Arc<ApiCounters>,
+    passes_ok: AtomicU64,
+    passes_failed: AtomicU64,
+    state: Mutex<State>,
+}
+
+impl SyncHealth {
+    /// The health of a source configured by `config`, whose client counts into `api`. Closing
+    /// `gate` refuses CONNECTs; it is only ever closed with `on_stale = "refuse"`.
+    pub fn new(config: &OpenApiConfig, api: Arc<ApiCounters>, gate: Arc<StaleGate>) -> Self {
+        SyncHealth {
+            max_staleness: (config.max_staleness_secs > 0)
+                .then(|| Duration::from_secs(config.max_staleness_secs)),
+            on_stale: config.on_stale,
+            gate,
+            api,
+            passes_ok: AtomicU64::new(0),
+            passes_failed: AtomicU64::new(0),
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The gate this health closes when stale and refusing.
+    pub fn gate(&self) -> &Arc<StaleGate> {
+        &self.gate
+    }
+
+    /// The index in force comes from a pass completed at `synced_at` (wall clock; a snapshot
+    /// loaded at start-up). A time in the future counts as now.
+    pub fn loaded_from(&self, synced_at: SystemTime) {
+        let age = SystemTime::now()
+            .duration_since(synced_at)
+            .unwrap_or_default();
+        self.state().last_good = Some((Instant::now(), age));
+        self.watch(Instant::now());
+    }
+
+    /// A pass succeeded and its set is in force.
+    pub fn pass_succeeded(&self, stats: &PassStats) {
+        self.passes_ok.fetch_add(1, Relaxed);
+        {
+            let mut st = self.state();
+            st.last_good = Some((Instant::now(), Duration::ZERO));
+            st.last_duration = Some(stats.duration);
+            if st.durations.len() < 1024 {
+                st.durations.push(stats.duration.as_secs_f64());
+            }
+        }
+        self.watch(Instant::now());
+    }
+
+    /// A pass failed after `duration`.
+    pub fn pass_failed(&self, error: &PassError, duration: Duration) {
+        self.passes_failed.fetch_add(1, Relaxed);
+        let mut st = self.state();
+        let code = error.code();
+        let key = if st.failed_by_code.contains_key(&code) || st.failed_by_code.len() < MAX_CODES {
+            code
+        } else {
+            "other".to_owned()
+        };
+        *st.failed_by_code.entry(key).or_default() += 1;
+        st.last_duration = Some(duration);
+        if st.durations.len() < 1024 {
+            st.durations.push(duration.as_secs_f64());
+        }
+    }
+
+    /// How long ago the last good pass completed, at `now`; `None` before any.
+    pub fn age(&self, now: Instant) -> Option<Duration> {
+        self.state()
+            .last_good
+            .map(|(at, age)| age + now.saturating_duration_since(at))
+    }
+
+    /// Whether the index is stale right now.
+    pub fn is_stale(&self) -> bool {
+        self.state().stale
+    }
+
+    /// Re-evaluates staleness at `now`: logs a change once (and a reminder every [`REMINDER`]
+    /// while stale) and, with `on_stale = "refuse"`, closes or opens the gate. Returns whether
+    /// the index is stale.
+    pub fn watch(&self, now: Instant) -> bool {
+        let Some(max) = self.max_staleness else {
+            return false;
+        };
+        let mut st = self.state();
+        let Some(age) = st
+            .last_good
+            .map(|(at, age)| age + now.saturating_duration_since(at))
+        else {
+            return false;
+        };
+        let stale = age > max;
+        let refuse = self.on_stale == OnStale::Refuse;
+        if stale && !st.stale {
+            st.stale = true;
+            st.stale_since = Some(now);
+            st.warned_at = Some(now);
+            if refuse {
+                self.gate.set_refusing(true);
+            }
+            tracing::error!(
+                age_secs = age.as_secs(),
+                max_staleness_secs = max.as_secs(),
+                on_stale = self.policy(),
+                "the index is STALE: no OpenAPI pass has succeeded for {} s (max_staleness_secs = {}); {}",
+                age.as_secs(),
+                max.as_secs(),
+                self.consequence()
+            );
+        } else if stale
+            && st
+                .warned_at
+                .is_some_and(|w| now.duration_since(w) >= REMINDER)
+        {
+            st.warned_at = Some(now);
+            tracing::error!(
+                age_secs = age.as_secs(),
+                max_staleness_secs = max.as_secs(),
+                on_stale = self.policy(),
+                "the index is still STALE: no OpenAPI pass has succeeded for {} s; {}",
+                age.as_secs(),
+                self.consequence()
+            );
+        } else if !stale && st.stale {
+            st.stale = false;
+            st.warned_at = None;
+            let was = st
+                .stale_since
+                .take()
+                .map_or(0, |s| now.saturating_duration_since(s).as_secs());
+            if refuse {
+                self.gate.set_refusing(false);
+            }
+            tracing::info!(
+                stale_for_secs = was,
+                "the index is fresh again: an OpenAPI pass succeeded after {was} s of staleness{}",
+                if refuse {
+                    "; CONNECTs are decided again"
+                } else {
+                    ""
+                }
+            );
+        }
+        stale
+    }
+
+    fn policy(&self) -> &'static str {
+        match self.on_stale {
+            OnStale::Serve => "serve",
+            OnStale::Refuse => "refuse",
+        }
+    }
+
+    fn consequence(&self) -> &'static str {
+        match self.on_stale {
+            OnStale::Serve => {
+                "still serving the last good index (on_stale = \"serve\"); check the refresh pass errors"
+            }
+            OnStale::Refuse => {
+                "REFUSING EVERY CONNECT (reason stale) until a pass succeeds (on_stale = \"refuse\"); check the refresh pass errors"
+            }
+        }
+    }
+
+    /// Sets the `mqid_openapi_*` metrics. Off the CONNECT path only.
+    pub fn publish_metrics(&self) {
+        describe_counter!(
+            "mqid_openapi_passes_total",
+            "OpenAPI refresh passes, by result (ok, failed)"
+        );
+        describe_counter!(
+            "mqid_openapi_pass_errors_total",
+            "failed OpenAPI passes by error code (the service's Code, or retries_exhausted, bad_page, request, http_<status>)"
+        );
+        describe_counter!(
+            "mqid_openapi_requests_total",
+            "OpenAPI requests sent, retries included"
+        );
+        describe_counter!(
+            "mqid_openapi_retries_total",
+            "OpenAPI requests retried after a transient failure"
+        );
+        describe_counter!(
+            "mqid_openapi_pages_total",
+            "OpenAPI pages received and accepted"
+        );
+        describe_histogram!(
+            "mqid_openapi_pass_duration_seconds",
+            metrics::Unit::Seconds,
+            "wall time of OpenAPI passes, failed ones included"
+        );
+        describe_gauge!(
+            "mqid_openapi_last_pass_duration_seconds",
+            metrics::Unit::Seconds,
+            "wall time of the latest OpenAPI pass"
+        );
+        describe_gauge!(
+            "mqid_openapi_last_good_pass_age_seconds",
+            metrics::Unit::Seconds,
+            "seconds since the last complete OpenAPI pass (at start-up, since the pass that wrote the snapshot)"
+        );
+        describe_gauge!(
+            "mqid_openapi_stale",
+            "1 while the index is older than max_staleness_secs, else 0"
+        );
+        counter!("mqid_openapi_passes_total", "result" => "ok")
+            .absolute(self.passes_ok.load(Relaxed));
+        counter!("mqid_openapi_passes_total", "result" => "failed")
+            .absolute(self.passes_failed.load(Relaxed));
+        counter!("mqid_openapi_requests_total").absolute(self.api.requests.load(Relaxed));
+        counter!("mqid_openapi_retries_total").absolute(self.api.retries.load(Relaxed));
+        counter!("mqid_openapi_pages_total").absolute(self.api.pages.load(Relaxed));
+        let now = Instant::now();
+        let (codes, durations, last_duration, age, stale) = {
+            let mut st = self.state();
+            let codes: Vec<(String, u64)> = st
+                .failed_by_code
+                .iter()
+                .map(|(c, n)| (c.clone(), *n))
+                .collect();
+            let age = st
+                .last_good
+                .map(|(at, age)| age + now.saturating_duration_since(at));
+            (
+                codes,
+                std::mem::take(&mut st.durations),
+                st.last_duration,
+                age,
+                st.stale,
+            )
+        };
+        for (code, n) in codes {
+            counter!("mqid_openapi_pass_errors_total", "code" => code).absolute(n);
+        }
+        let h = histogram!("mqid_openapi_pass_duration_seconds");
+        for d in durations {
+            h.record(d);
+        }
+        if let Some(d) = last_duration {
+            gauge!("mqid_openapi_last_pass_duration_seconds").set(d.as_secs_f64());
+        }
+        if let Some(age) = age {
+            gauge!("mqid_openapi_last_good_pass_age_seconds").set(age.as_secs_f64().floor());
+        }
+        gauge!("mqid_openapi_stale").set(if stale { 1.0 } else { 0.0 });
+    }
+}
+
+/// Sets `mqid_index_identities{type,mode}` and `mqid_index_blacklisted_client_ids` from the
+/// index in force. Off the CONNECT path only.
+pub fn publish_index_metrics(shared: &SharedIndex) {
+    describe_gauge!(
+        "mqid_index_identities",
+        "identities in the index in force, by type (user, client) and mode (origin, signed)"
+    );
+    describe_gauge!(
+        "mqid_index_blacklisted_client_ids",
+        "client ids on the connect blacklist in force"
+    );
+    let s = shared.load().stats();
+    for (t, m, n) in [
+        ("user", "origin", s.user_origin),
+        ("user", "signed", s.user_signed),
+        ("client", "origin", s.client_origin),
+        ("client", "signed", s.client_signed),
+    ] {
+        gauge!("mqid_index_identities", "type" => t, "mode" => m).set(n as f64);
+    }
+    gauge!("mqid_index_blacklisted_client_ids").set(s.blacklisted_client_ids as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max: u64, on_stale: OnStale) -> OpenApiConfig {
+        OpenApiConfig {
+            endpoint: None,
+            region_id: "cn-test".into(),
+            instance_id: "i".into(),
+            page_size: 10,
+            refresh_secs: 1,
+            signature: Default::default(),
+            max_requests_per_sec: 10.0,
+            snapshot: None,
+            request_timeout_secs: 1,
+            max_retries_per_pass: 1,
+            max_staleness_secs: max,
+            on_stale,
+        }
+    }
+
+    fn health(max: u64, on_stale: OnStale) -> SyncHealth {
+        SyncHealth::new(
+            &config(max, on_stale),
+            Arc::default(),
+            Arc::new(StaleGate::new()),
+        )
+    }
+
+    #[test]
+    fn refuse_closes_the_gate_when_stale_and_a_good_pass_opens_it() {
+        let h = health(100, OnStale::Refuse);
+        let t0 = Instant::now();
+        assert!(!h.watch(t0), "nothing known yet: not stale");
+        h.pass_succeeded(&PassStats::default());
+        assert!(!h.watch(t0 + Duration::from_secs(100)));
+        assert!(!h.gate().is_refusing());
+        assert!(h.watch(t0 + Duration::from_secs(102)));
+        assert!(h.gate().is_refusing());
+        assert!(h.is_stale());
+        h.pass_succeeded(&PassStats::default());
+        assert!(!h.gate().is_refusing(), "opened by the pass itself");
+        assert!(!h.is_stale());
+    }
+
+    #[test]
+    fn serve_never_closes_the_gate() {
+        let h = health(100, OnStale::Serve);
+        h.loaded_from(SystemTime::now() - Duration::from_secs(1000));
+        assert!(h.is_stale(), "an old snapshot is stale at once");
+        assert!(!h.gate().is_refusing());
+        assert!(h.age(Instant::now()).unwrap() >= Duration::from_secs(1000));
+    }
+
+    #[test]
+    fn an_old_snapshot_under_refuse_refuses_until_a_pass() {
+        let h = health(100, OnStale::Refuse);
+        h.loaded_from(SystemTime::now() - Duration::from_secs(1000));
+        assert!(h.gate().is_refusing());
+        h.pass_succeeded(&PassStats::default());
+        assert!(!h.gate().is_refusing());
+        let h = health(100, OnStale::Refuse);
+        h.loaded_from(SystemTime::now() - Duration::from_secs(10));
+        assert!(!h.gate().is_refusing(), "a recent snapshot is fresh");
+    }
+
+    #[test]
+    fn zero_means_never_stale() {
+        let h = health(0, OnStale::Refuse);
+        h.loaded_from(SystemTime::UNIX_EPOCH);
+        assert!(!h.watch(Instant::now() + Duration::from_secs(1 << 30)));
+        assert!(!h.gate().is_refusing());
+    }
+
+    #[test]
+    fn error_codes_are_bounded() {
+        let h = health(0, OnStale::Serve);
+        for i in 0..100 {
+            let e = PassError::Rejected {
+                action: "A",
+                page: 1,
+                status: 400,
+                code: Some(format!("Code{i}")),
+                message: None,
+                request_id: None,
+                hint: "",
+            };
+            h.pass_failed(&e, Duration::from_millis(5));
+        }
+        let st = h.state();
+        assert_eq!(st.failed_by_code.len(), MAX_CODES + 1);
+        assert_eq!(st.failed_by_code["other"], 100 - MAX_CODES as u64);
+    }
+}
