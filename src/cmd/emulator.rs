@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use mqid_emulator::{EmulatorConfig, Faults, DEFAULT_INSTANCE_ID};
+use mqid_emulator::{AnswerFault, EmulatorConfig, Faults, DEFAULT_INSTANCE_ID};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,6 +49,14 @@ pub struct Args {
     /// Fault injection: added latency per request, in ms.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Fault injection in every answer: not-json, cut-json, truncated, wrong-types,
+    /// oversized-page, looping-token, huge (a 50 MiB body), stall, reset, clock-skew
+    /// (InvalidTimeStamp.Expired), access-key-not-found, token-expired (InvalidSecurityToken.Expired).
+    #[arg(long, default_value = "none", value_parser = clap::value_parser!(AnswerFault))]
+    answer_fault: AnswerFault,
+    /// Spare the first page of each listing from --answer-fault (requests without a NextToken).
+    #[arg(long)]
+    answer_fault_later_pages: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -63,6 +71,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         unavailable_every: a.unavailable_every,
         drop_every: a.drop_every,
         latency: Duration::from_millis(a.latency_ms),
+        answer: a.answer_fault,
+        answer_later_pages_only: a.answer_fault_later_pages,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

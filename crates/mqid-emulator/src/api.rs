@@ -2,20 +2,21 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use mqid_sync::openapi::sign;
 use serde_json::{json, Value};
 
 use crate::auth::{self, Credentials, Nonces, Received, Style};
+use crate::body::AnswerBody;
 use crate::error::ApiError;
-use crate::faults::{FaultControl, Verdict};
+use crate::faults::{AnswerFault, FaultControl, Verdict, HUGE_BODY_BYTES, STALL};
 use crate::store::{Kind, Records, Source};
 use crate::token;
 
@@ -52,7 +53,7 @@ pub(crate) struct State {
     pub faults: FaultControl,
 }
 
-/// A request whose connection the `drop_every` fault closes without an answer.
+/// A request whose connection the `drop_every` or `reset` fault closes without an answer.
 #[derive(Debug)]
 pub(crate) struct Dropped;
 
@@ -82,8 +83,8 @@ fn request_id() -> String {
     )
 }
 
-fn json_response(status: StatusCode, request_id: &str, body: &Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+fn json_response(status: StatusCode, request_id: &str, body: &Value) -> Response<AnswerBody> {
+    let mut r = Response::new(AnswerBody::full(body.to_string()));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(
@@ -96,7 +97,7 @@ fn json_response(status: StatusCode, request_id: &str, body: &Value) -> Response
     r
 }
 
-fn error_response(err: &ApiError, request_id: &str, host_id: &str) -> Response<Full<Bytes>> {
+fn error_response(err: &ApiError, request_id: &str, host_id: &str) -> Response<AnswerBody> {
     let body = json!({
         "RequestId": request_id,
         "HostId": host_id,
@@ -114,11 +115,13 @@ fn error_response(err: &ApiError, request_id: &str, host_id: &str) -> Response<F
     r
 }
 
-/// Serves one HTTP request.
+/// Serves one HTTP request. `reset` is set to have the connection reset rather than closed when
+/// it ends.
 pub(crate) async fn handle(
     state: Arc<State>,
+    reset: Arc<AtomicBool>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
+) -> Result<Response<AnswerBody>, Dropped> {
     let (latency, verdict) = state.faults.on_request();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -142,11 +145,26 @@ pub(crate) async fn handle(
             time_left_ms,
         } => Some(ApiError::throttled(status, time_left_ms)),
     };
+    let has_next_token = sign::parse_query(req.uri().query().unwrap_or(""))
+        .iter()
+        .any(|(k, v)| k == "NextToken" && !v.is_empty());
+    let fault = state.faults.answer_fault(has_next_token);
+    let injected = injected.or(match fault {
+        AnswerFault::ClockSkew => Some(ApiError::timestamp_expired()),
+        AnswerFault::AccessKeyNotFound => Some(ApiError::access_key_not_found()),
+        AnswerFault::TokenExpired => Some(ApiError::security_token_expired()),
+        _ => None,
+    });
     if let Some(err) = injected {
         tracing::info!("fault injection: {} {}", err.status.as_u16(), err.code);
         return Ok(error_response(&err, &rid, &host_id));
     }
-    let (label, outcome) = answer(&state, req).await;
+    if fault == AnswerFault::Reset {
+        tracing::info!("fault injection: resetting the connection");
+        reset.store(true, Ordering::Relaxed);
+        return Err(Dropped);
+    }
+    let (label, outcome) = answer(&state, req, fault).await;
     Ok(match outcome {
         Ok(data) => {
             tracing::debug!(request_id = %rid, "{label}: 200");
@@ -157,7 +175,16 @@ pub(crate) async fn handle(
                 "Message": "operation success.",
                 "Data": data,
             });
-            json_response(StatusCode::OK, &rid, &body)
+            let mut r = json_response(StatusCode::OK, &rid, &body);
+            if let Some(faulty) = faulty_body(fault, &body) {
+                tracing::info!("fault injection: answering with a {fault} body");
+                if fault == AnswerFault::NotJson {
+                    r.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                }
+                *r.body_mut() = faulty;
+            }
+            r
         }
         Err(err) => {
             if err.status.is_server_error() {
@@ -176,8 +203,29 @@ pub(crate) async fn handle(
     })
 }
 
+/// The body that a body fault puts in place of a successful answer's `body`, if `fault` is one.
+fn faulty_body(fault: AnswerFault, body: &Value) -> Option<AnswerBody> {
+    let json = body.to_string().into_bytes();
+    Some(match fault {
+        AnswerFault::NotJson => AnswerBody::full(
+            "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>",
+        ),
+        AnswerFault::CutJson => AnswerBody::full(json[..json.len() / 2].to_vec()),
+        // a moment before the cut, so that the headers and the first half are on the wire
+        AnswerFault::Truncated => AnswerBody::broken(&json, Some(Duration::from_millis(50))),
+        AnswerFault::Stall => AnswerBody::broken(&json, Some(STALL)),
+        // whitespace after the opening brace: still a valid page, only far too large
+        AnswerFault::Huge => AnswerBody::padded(&json, 1, HUGE_BODY_BYTES),
+        _ => return None,
+    })
+}
+
 /// The `Data` of a successful answer, or the error; with a label for the log line.
-async fn answer(state: &State, req: Request<Incoming>) -> (String, Result<Value, ApiError>) {
+async fn answer(
+    state: &State,
+    req: Request<Incoming>,
+    fault: AnswerFault,
+) -> (String, Result<Value, ApiError>) {
     let (parts, body) = req.into_parts();
     let label = format!("{} {}", parts.method, parts.uri.path());
     if !matches!(parts.method, Method::GET | Method::POST) || parts.uri.path() != "/" {
@@ -240,7 +288,7 @@ async fn answer(state: &State, req: Request<Incoming>) -> (String, Result<Value,
         }
         let action = Action::from_name(action_name).ok_or_else(ApiError::api_not_support)?;
         auth::authenticate(&received, &state.creds, &state.nonces, SystemTime::now())?;
-        query_action(state, action, &received).await
+        query_action(state, action, &received, fault).await
     }
     .await;
     (label, result)
@@ -255,6 +303,7 @@ async fn query_action(
     state: &State,
     action: Action,
     req: &Received<'_>,
+    fault: AnswerFault,
 ) -> Result<Value, ApiError> {
     let instance = opt(req, "InstanceId")
         .ok_or_else(|| ApiError::invalid_parameter("InstanceId", "is required"))?;
@@ -328,21 +377,47 @@ async fn query_action(
             .all(|(field, want)| want.is_none_or(|w| r.str_field(field) == Some(w)))
     });
     let page: Vec<_> = matching.by_ref().take(size).collect();
+    let mut results: Vec<Value> = page
+        .iter()
+        .map(|r| Value::Object(r.value.clone()))
+        .collect();
+    let mut next_token = (page.len() == size && matching.next().is_some())
+        .then(|| token::encode(kind, hash, &page[page.len() - 1].key));
+    let id_field = match kind {
+        Kind::Identities => "Username",
+        Kind::Blacklist => "ClientId",
+    };
+    match fault {
+        AnswerFault::OversizedPage => {
+            while results.len() <= size {
+                let n = results.len();
+                results.push(match kind {
+                    Kind::Identities => json!({"Username": format!("oversize-padding-{n}"),
+                        "Secret": "padding", "IdentityType": "USER", "SignMode": "ORIGIN"}),
+                    Kind::Blacklist => json!({"ClientId": format!("oversize-padding-{n}"),
+                        "PermitAction": "CONNECT", "Effect": "DENY"}),
+                });
+            }
+        }
+        AnswerFault::WrongTypes => {
+            if results.is_empty() {
+                results.push(json!({}));
+            }
+            for r in &mut results {
+                r[id_field] = json!(12345);
+            }
+        }
+        AnswerFault::LoopingToken => {
+            if let Some(t) = opt(req, "NextToken") {
+                next_token = Some(t.to_owned());
+            }
+        }
+        _ => {}
+    }
     let mut data = serde_json::Map::new();
-    data.insert(
-        "Results".into(),
-        Value::Array(
-            page.iter()
-                .map(|r| Value::Object(r.value.clone()))
-                .collect(),
-        ),
-    );
-    if page.len() == size && matching.next().is_some() {
-        let last = &page[page.len() - 1].key;
-        data.insert(
-            "NextToken".into(),
-            Value::String(token::encode(kind, hash, last)),
-        );
+    data.insert("Results".into(), Value::Array(results));
+    if let Some(t) = next_token {
+        data.insert("NextToken".into(), Value::String(t));
     }
     Ok(Value::Object(data))
 }

@@ -163,6 +163,15 @@ impl ApiError {
         )
     }
 
+    /// An STS token past its expiry (the answer the `token-expired` fault gives).
+    pub fn security_token_expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidSecurityToken.Expired",
+            "Specified SecurityToken is expired.",
+        )
+    }
+
     /// The emulator's choice: ApsaraMQ's pages name the code but not its status.
     pub fn instance_not_found(instance_id: &str) -> Self {
         Self::new(

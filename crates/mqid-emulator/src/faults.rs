@@ -1,7 +1,10 @@
-//! Fault injection: throttling, server errors, dropped connections and latency, adjustable while
-//! the emulator runs.
+//! Fault injection: throttling, server errors, dropped connections and latency, plus faults in the
+//! answer itself (broken bodies, pages that break the API's rules, reset or stalled connections,
+//! clock and credential errors), adjustable while the emulator runs.
 
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +14,8 @@ use hyper::StatusCode;
 /// the life of one emulator; "every Nth" faults hit the requests whose number is a multiple of N
 /// (0 turns a fault off). When several faults hit the same request, the first of this order wins:
 /// dropped connection, `ServiceUnavailable`, `Throttling.User`. Latency is added to every request,
-/// before anything else.
+/// before anything else. A request that none of them hits meets the [`AnswerFault`], if one is
+/// set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Faults {
     /// Every Nth request is refused with `Throttling.User` (CLI `--throttle-every`).
@@ -28,6 +32,128 @@ pub struct Faults {
     pub drop_every: u32,
     /// Added before every answer (CLI `--latency-ms`).
     pub latency: Duration,
+    /// A fault in the answer itself, for every request while set (CLI `--answer-fault NAME`).
+    pub answer: AnswerFault,
+    /// `answer` spares the first page of each listing: it hits only requests whose query
+    /// carries a `NextToken` (CLI `--answer-fault-later-pages`). With it, a pass gets its first
+    /// page and fails on a later one.
+    pub answer_later_pages_only: bool,
+}
+
+/// The size of the body of [`AnswerFault::Huge`]: 50 MiB, three times what mqid reads of a page.
+pub const HUGE_BODY_BYTES: u64 = 50 * 1024 * 1024;
+/// How long [`AnswerFault::Stall`] holds a connection before giving up on it.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// A fault in the answer to a request: a broken body, a page that breaks the API's rules, a
+/// broken connection, or an error the API gives when the client's clock or credentials are
+/// wrong. Body and page faults change successful answers only; an error answer goes out as is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AnswerFault {
+    /// No fault.
+    #[default]
+    None,
+    /// HTTP 200 with an HTML page for a body, as a proxy in the way would send (`not-json`).
+    NotJson,
+    /// HTTP 200 with the first half of the JSON page, `Content-Length` matching (`cut-json`).
+    CutJson,
+    /// The page's full `Content-Length` is announced, half the body is sent, then (50 ms later)
+    /// the connection is closed (`truncated`).
+    Truncated,
+    /// The records' fields have the wrong JSON types: `Username` (identities) or `ClientId`
+    /// (blacklist) is a number (`wrong-types`).
+    WrongTypes,
+    /// One record more than `Size` asked for, padded with made-up records when the list is
+    /// short (`oversized-page`).
+    OversizedPage,
+    /// A request that carries a `NextToken` is answered with that same `NextToken`, so that
+    /// paging would loop; the first page is answered normally (`looping-token`).
+    LoopingToken,
+    /// HTTP 200 with a body of [`HUGE_BODY_BYTES`] (a page padded with whitespace), streamed in
+    /// chunks without `Content-Length` (`huge`).
+    Huge,
+    /// Headers and half the body, then nothing for [`STALL`], then the connection is closed
+    /// (`stall`).
+    Stall,
+    /// The connection is reset (TCP RST) without an answer (`reset`).
+    Reset,
+    /// `InvalidTimeStamp.Expired`, as if the client's clock were more than 15 minutes off
+    /// (`clock-skew`).
+    ClockSkew,
+    /// `InvalidAccessKeyId.NotFound`, as if the AccessKey had been deleted
+    /// (`access-key-not-found`).
+    AccessKeyNotFound,
+    /// `InvalidSecurityToken.Expired`, as if the STS token had expired (`token-expired`).
+    TokenExpired,
+}
+
+impl AnswerFault {
+    /// Every fault, [`AnswerFault::None`] first.
+    pub const ALL: [AnswerFault; 13] = [
+        AnswerFault::None,
+        AnswerFault::NotJson,
+        AnswerFault::CutJson,
+        AnswerFault::Truncated,
+        AnswerFault::WrongTypes,
+        AnswerFault::OversizedPage,
+        AnswerFault::LoopingToken,
+        AnswerFault::Huge,
+        AnswerFault::Stall,
+        AnswerFault::Reset,
+        AnswerFault::ClockSkew,
+        AnswerFault::AccessKeyNotFound,
+        AnswerFault::TokenExpired,
+    ];
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerFault::None => "none",
+            AnswerFault::NotJson => "not-json",
+            AnswerFault::CutJson => "cut-json",
+            AnswerFault::Truncated => "truncated",
+            AnswerFault::WrongTypes => "wrong-types",
+            AnswerFault::OversizedPage => "oversized-page",
+            AnswerFault::LoopingToken => "looping-token",
+            AnswerFault::Huge => "huge",
+            AnswerFault::Stall => "stall",
+            AnswerFault::Reset => "reset",
+            AnswerFault::ClockSkew => "clock-skew",
+            AnswerFault::AccessKeyNotFound => "access-key-not-found",
+            AnswerFault::TokenExpired => "token-expired",
+        }
+    }
+
+    fn code(self) -> u8 {
+        Self::ALL.iter().position(|f| *f == self).unwrap_or(0) as u8
+    }
+
+    fn from_code(code: u8) -> Self {
+        Self::ALL
+            .get(usize::from(code))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Display for AnswerFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AnswerFault {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
+                format!("unknown answer fault {s:?}; one of: {}", names.join(", "))
+            })
+    }
 }
 
 impl Default for Faults {
@@ -39,6 +165,8 @@ impl Default for Faults {
             unavailable_every: 0,
             drop_every: 0,
             latency: Duration::ZERO,
+            answer: AnswerFault::None,
+            answer_later_pages_only: false,
         }
     }
 }
@@ -75,6 +203,8 @@ struct Atomics {
     unavailable_every: AtomicU32,
     drop_every: AtomicU32,
     latency_us: AtomicU64,
+    answer: AtomicU8,
+    answer_later_pages_only: AtomicBool,
     requests: AtomicU64,
 }
 
@@ -87,6 +217,8 @@ impl FaultControl {
             unavailable_every: AtomicU32::new(0),
             drop_every: AtomicU32::new(0),
             latency_us: AtomicU64::new(0),
+            answer: AtomicU8::new(0),
+            answer_later_pages_only: AtomicBool::new(false),
             requests: AtomicU64::new(0),
         }));
         c.set(faults);
@@ -106,6 +238,9 @@ impl FaultControl {
         a.drop_every.store(f.drop_every, Ordering::Relaxed);
         let us = u64::try_from(f.latency.as_micros()).unwrap_or(u64::MAX);
         a.latency_us.store(us, Ordering::Relaxed);
+        a.answer.store(f.answer.code(), Ordering::Relaxed);
+        a.answer_later_pages_only
+            .store(f.answer_later_pages_only, Ordering::Relaxed);
     }
 
     /// Turns every fault off.
@@ -123,7 +258,18 @@ impl FaultControl {
             unavailable_every: a.unavailable_every.load(Ordering::Relaxed),
             drop_every: a.drop_every.load(Ordering::Relaxed),
             latency: Duration::from_micros(a.latency_us.load(Ordering::Relaxed)),
+            answer: AnswerFault::from_code(a.answer.load(Ordering::Relaxed)),
+            answer_later_pages_only: a.answer_later_pages_only.load(Ordering::Relaxed),
         }
+    }
+
+    /// The answer fault for a request, given whether it carries a `NextToken`.
+    pub(crate) fn answer_fault(&self, has_next_token: bool) -> AnswerFault {
+        let a = &self.0;
+        if a.answer_later_pages_only.load(Ordering::Relaxed) && !has_next_token {
+            return AnswerFault::None;
+        }
+        AnswerFault::from_code(a.answer.load(Ordering::Relaxed))
     }
 
     /// How many HTTP requests have arrived so far (faulted ones included).
@@ -196,5 +342,22 @@ mod tests {
             ..Faults::none()
         };
         assert_eq!(FaultControl::new(&f).get(), f);
+    }
+
+    #[test]
+    fn answer_faults_round_trip_and_parse() {
+        for fault in AnswerFault::ALL {
+            assert_eq!(fault.name().parse::<AnswerFault>(), Ok(fault));
+            let f = Faults {
+                answer: fault,
+                answer_later_pages_only: true,
+                ..Faults::none()
+            };
+            let c = FaultControl::new(&f);
+            assert_eq!(c.get(), f);
+            assert_eq!(c.answer_fault(true), fault);
+            assert_eq!(c.answer_fault(false), AnswerFault::None);
+        }
+        assert!("nope".parse::<AnswerFault>().unwrap_err().contains("stall"));
     }
 }

@@ -18,7 +18,10 @@
 //!   for the blacklist; an empty value is no filter.
 //! * **Faults** ([`Faults`]): every Nth request throttled (`Throttling.User` with a `TimeLeft`
 //!   hint), failed with 503 `ServiceUnavailable`, or cut without an answer, plus added latency;
-//!   adjustable at run time through [`FaultControl`].
+//!   and an [`AnswerFault`] in every answer: a body that is not JSON, cut, truncated, huge or
+//!   stalled, records of the wrong types, more records than `Size`, a `NextToken` that loops, a
+//!   reset connection, or the errors of a skewed clock and of expired credentials. Adjustable at
+//!   run time through [`FaultControl`].
 //!
 //! Successful answers are
 //! `{"RequestId","Code":200,"Success":true,"Message":"operation success.","Data":{"Results":[…],"NextToken"?}}`,
@@ -41,6 +44,7 @@
 
 mod api;
 mod auth;
+mod body;
 mod error;
 mod faults;
 mod server;
@@ -59,7 +63,7 @@ use tokio::task::JoinHandle;
 
 pub use api::API_VERSION;
 pub use auth::MAX_CLOCK_SKEW;
-pub use faults::{FaultControl, Faults};
+pub use faults::{AnswerFault, FaultControl, Faults, HUGE_BODY_BYTES, STALL};
 
 /// The instance id served when none is configured.
 pub const DEFAULT_INSTANCE_ID: &str = "mqtt-local";
@@ -85,7 +89,8 @@ pub struct EmulatorConfig {
     /// another gets `InstanceNotFound`.
     pub instance_id: String,
     /// Fault flags: `--throttle-every N`, `--throttle-status 400|429`,
-    /// `--throttle-time-left-ms MS`, `--unavailable-every N`, `--drop-every N`, `--latency-ms MS`.
+    /// `--throttle-time-left-ms MS`, `--unavailable-every N`, `--drop-every N`, `--latency-ms MS`,
+    /// `--answer-fault NAME`, `--answer-fault-later-pages`.
     pub faults: Faults,
 }
 

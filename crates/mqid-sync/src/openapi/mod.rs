@@ -74,8 +74,10 @@ use std::fmt;
 
 use mqid_core::Secret;
 
-pub use client::{Client, PassStats, MAX_BODY_BYTES};
+pub use client::{ApiCounters, Client, PassStats, MAX_BODY_BYTES};
 pub use error::{ClientError, CredentialsError, PageProblem, PassError};
+#[doc(hidden)]
+pub use page::{parse_blacklist_page, parse_identity_page};
 
 /// The OnsMqtt API version of every call.
 pub const API_VERSION: &str = "2020-04-20";

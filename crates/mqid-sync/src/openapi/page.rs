@@ -107,11 +107,16 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = redact_quoted(&inner.to_string());
-        PageProblem::Json(if path.is_empty() || path == "." {
-            msg
-        } else {
-            format!("at {path}: {msg}")
-        })
+        // The path holds the body's own keys (`at Data.<key>…` for a syntax error inside an
+        // unknown field): scrubbed and clipped like any text the service sent.
+        PageProblem::Json(clip(
+            &scrub(&if path.is_empty() || path == "." {
+                msg
+            } else {
+                format!("at {path}: {msg}")
+            }),
+            300,
+        ))
     })?;
     if env.success == Some(false) {
         let text = |v: Option<serde_json::Value>| match v {
@@ -136,6 +141,46 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
         results,
         next_token: data.next_token.filter(|t| !t.is_empty()),
     })
+}
+
+/// What the pager takes from one `QueryCustomAuthIdentity` page: the valid identities, the
+/// skipped records and the `NextToken`.
+#[doc(hidden)]
+pub type IdentityPage = (
+    Vec<mqid_core::Identity>,
+    Vec<mqid_core::InvalidRecord>,
+    Option<String>,
+);
+
+/// One `QueryCustomAuthIdentity` page body as the pager reads it. For the fuzz targets and their
+/// corpus tests; not a stable API.
+#[doc(hidden)]
+pub fn parse_identity_page(
+    body: &[u8],
+    size: u32,
+    credentials: &super::Credentials,
+) -> Result<IdentityPage, PageProblem> {
+    let page = parse_page::<mqid_core::RawIdentity>(body, size, &|s| credentials.scrub(s))?;
+    let (good, bad) = mqid_core::parse_identities(page.results, 0);
+    Ok((good, bad, page.next_token))
+}
+
+/// One `QueryCustomAuthConnectBlack` page body as the pager reads it: per record, the client id
+/// it refuses (if any), and the `NextToken`. For the fuzz targets and their corpus tests; not a
+/// stable API.
+#[doc(hidden)]
+pub fn parse_blacklist_page(
+    body: &[u8],
+    size: u32,
+    credentials: &super::Credentials,
+) -> Result<(Vec<Option<String>>, Option<String>), PageProblem> {
+    let page = parse_page::<RawBlack>(body, size, &|s| credentials.scrub(s))?;
+    let refused = page
+        .results
+        .iter()
+        .map(|r| r.refused_client_id().map(str::to_owned))
+        .collect();
+    Ok((refused, page.next_token))
 }
 
 /// serde's messages quote the offending value (`invalid type: string "…", expected …`); that
@@ -221,6 +266,22 @@ mod tests {
         assert!(!s.contains("hunter2"), "{s}");
         let e = parse(r#"{"Data":{"Results":[{"Username":7}]}}"#, 2).unwrap_err();
         assert!(e.to_string().contains("Data.Results[0].Username"), "{e}");
+    }
+
+    #[test]
+    fn json_problem_is_scrubbed_and_clipped() {
+        // found by the openapi_page fuzz target: a key of the body is part of the error's path
+        let scrub = |s: &str| s.replace("TOKEN123", "<redacted>");
+        let body = format!(r#"{{"Data":{{"x{}TOKEN123":[1,}}}}"#, "k".repeat(5000));
+        let e = parse_page::<RawIdentity>(body.as_bytes(), 10, &scrub).unwrap_err();
+        let s = e.to_string();
+        assert!(matches!(e, PageProblem::Json(_)), "{s}");
+        assert!(
+            s.starts_with("the response is not the expected JSON: at Data.xkkk"),
+            "{s}"
+        );
+        assert!(!s.contains("TOKEN123"), "{s}");
+        assert!(s.chars().count() < 400, "{s}");
     }
 
     #[test]

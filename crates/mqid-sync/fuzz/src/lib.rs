@@ -1,0 +1,216 @@
+//! The checks of mqid-sync's fuzz targets, one function per target.
+//!
+//! Each function takes the fuzzer's bytes and panics when mqid-sync misbehaves on them. The fuzz
+//! targets (`fuzz_targets/`) call them under libFuzzer; mqid-sync's `tests/fuzz_corpus.rs`
+//! includes this file and calls them on every file of `corpus/<target>/`, so that a plain
+//! `cargo test` replays the corpus on the stable toolchain.
+
+use std::path::{Path, PathBuf};
+
+use mqid_core::{Identity, IdentityType, Index, Secret, MAX_ID_CHARS};
+use mqid_sync::openapi::{parse_blacklist_page, parse_identity_page, Client, Credentials};
+use mqid_sync::{snapshot, AuthConfig, SourceKind};
+
+/// The AccessKey secret and STS token the page target's client holds: a page's problem, which
+/// is logged, must never show them, whatever the server sent back.
+const AK_SECRET: &str = "FuzzAccessKeySecret0123456789";
+const TOKEN: &str = "FuzzSecurityToken0123456789abc";
+/// The longest message a page's problem may have: what a server sends must not make a log line
+/// huge.
+const MAX_PROBLEM_CHARS: usize = 1000;
+/// The longest message of one skipped record (also logged).
+const MAX_SKIPPED_CHARS: usize = 300;
+
+fn credentials() -> Credentials {
+    Credentials::new(
+        "LTAI5tFuzzKeyId",
+        Secret::new(AK_SECRET),
+        Some(Secret::new(TOKEN)),
+    )
+}
+
+fn valid_identity(id: &Identity) {
+    let ok = |s: &str| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS;
+    assert!(ok(&id.username), "accepted a bad Username");
+    assert!(!id.secret.is_empty(), "accepted an empty Secret");
+    match (id.identity_type, id.client_id.as_deref()) {
+        (IdentityType::Client, None) => panic!("accepted a CLIENT identity without ClientId"),
+        (_, Some(c)) => assert!(ok(c), "accepted a bad ClientId"),
+        (IdentityType::User, None) => {}
+    }
+}
+
+/// Target `openapi_page`: a response body of `QueryCustomAuthIdentity` or
+/// `QueryCustomAuthConnectBlack`, through the pager's page parser.
+///
+/// Input: byte 0 gives `Size` (1..=100), bit 0 of byte 1 the operation (blacklist when set), the
+/// rest is the body. An accepted page has at most `Size` records, valid identities, skipped
+/// records with bounded messages, and no empty `NextToken`; a refused page has a problem whose
+/// message is bounded and never shows the AccessKey secret or the token.
+pub fn openapi_page(data: &[u8]) {
+    let [size, op, body @ ..] = data else {
+        return;
+    };
+    let size = u32::from(*size) % 100 + 1;
+    let creds = credentials();
+    let outcome = if op & 1 == 1 {
+        parse_blacklist_page(body, size, &creds).map(|(refused, token)| {
+            assert!(refused.len() <= size as usize, "more records than Size");
+            for id in refused.iter().flatten() {
+                assert!(!id.is_empty(), "an empty client id refused");
+            }
+            token
+        })
+    } else {
+        parse_identity_page(body, size, &creds).map(|(good, bad, token)| {
+            assert!(
+                good.len() + bad.len() <= size as usize,
+                "more records than Size"
+            );
+            good.iter().for_each(valid_identity);
+            for b in &bad {
+                assert!(b.position < good.len() + bad.len());
+                let msg = b.to_string();
+                assert!(
+                    msg.chars().count() <= MAX_SKIPPED_CHARS,
+                    "a skipped record's message of {} characters",
+                    msg.chars().count()
+                );
+            }
+            token
+        })
+    };
+    match outcome {
+        Ok(token) => assert!(token.is_none_or(|t| !t.is_empty()), "an empty NextToken"),
+        Err(problem) => {
+            let msg = problem.to_string();
+            assert!(
+                msg.chars().count() <= MAX_PROBLEM_CHARS,
+                "a page problem of {} characters: {}…",
+                msg.chars().count(),
+                msg.chars().take(200).collect::<String>()
+            );
+            assert!(
+                !msg.contains(AK_SECRET) && !msg.contains(TOKEN),
+                "a page problem shows a credential: {msg}"
+            );
+        }
+    }
+}
+
+/// The part of `mqid.toml` that mqid-sync reads; the rest (`[broker]`) is ignored here as
+/// rumqttd's own.
+#[derive(serde::Deserialize)]
+struct ConfigFile {
+    auth: AuthConfig,
+}
+
+/// Target `auth_config`: a config file, read as the loader reads its `[auth]` table (TOML,
+/// unknown keys collected) and validated. What validates is usable: the values the code relies on
+/// hold, the endpoint URL is formed, and an OpenAPI client is built or refused, without a panic.
+pub fn auth_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut unknown = Vec::new();
+    let parsed: Result<ConfigFile, _> =
+        serde_ignored::deserialize(toml::Deserializer::new(text), |key| {
+            unknown.push(key.to_string())
+        });
+    let Ok(ConfigFile { mut auth }) = parsed else {
+        return;
+    };
+    let base = Path::new("/etc/mqid");
+    if let Err(e) = auth.validate(base) {
+        assert!(e.to_string().starts_with("[auth] "), "{e}");
+        return;
+    }
+    match auth.source {
+        SourceKind::File => {
+            let file = auth.file.as_ref().expect("validated: file is set");
+            assert!(file.is_absolute(), "a relative path left unresolved");
+            assert!(auth.watch_interval_ms >= 1);
+        }
+        SourceKind::Openapi => {
+            let api = auth
+                .openapi
+                .as_ref()
+                .expect("validated: [auth.openapi] is set");
+            assert!((1..=100).contains(&api.page_size));
+            assert!(api.refresh_secs >= 1 && api.request_timeout_secs >= 1);
+            assert!(api.max_requests_per_sec > 0.0 && api.max_requests_per_sec <= 100.0);
+            assert!(!api.region_id.is_empty() && !api.instance_id.is_empty());
+            if let Some(s) = &api.snapshot {
+                assert!(s.is_absolute(), "a relative snapshot path left unresolved");
+            }
+            let _ = api.endpoint_url();
+            let _ = Client::new(api, credentials());
+        }
+    }
+}
+
+/// A file of this process for the snapshot target, which reads through the file system as
+/// `mqid serve` does.
+fn scratch_file() -> PathBuf {
+    std::env::temp_dir().join(format!("mqid-fuzz-snapshot-{}.json", std::process::id()))
+}
+
+/// Target `snapshot`: a snapshot file, read at start-up. Either all of it is used (every identity
+/// valid, an index builds from it) or an error says it is corrupt, without showing a secret of it.
+pub fn snapshot(data: &[u8]) {
+    let path = scratch_file();
+    std::fs::write(&path, data).expect("write the scratch snapshot");
+    let outcome = snapshot::read(&path);
+    let _ = std::fs::remove_file(&path);
+    match outcome {
+        Ok(Some(loaded)) => {
+            loaded.identities.iter().for_each(valid_identity);
+            let n = loaded.identities.len();
+            let (index, report) = Index::build(loaded.identities, loaded.blacklist);
+            assert_eq!(index.len() + report.duplicates.len(), n);
+        }
+        Ok(None) => panic!("an existing snapshot was read as missing"),
+        Err(e) => assert_no_secret_quoted(data, &e.to_string()),
+    }
+}
+
+/// Asserts that `message` repeats none of the input's `Secret` values. Only secrets that cannot
+/// be in the message for another reason are checked: at least 16 ASCII letters and digits, and
+/// not part of any other string, key or number of the input.
+pub fn assert_no_secret_quoted(input: &[u8], message: &str) {
+    use serde_json::Value;
+    fn walk(v: &Value, secrets: &mut Vec<String>, others: &mut Vec<String>) {
+        match v {
+            Value::String(s) => others.push(s.clone()),
+            Value::Number(n) => others.push(n.to_string()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, secrets, others)),
+            Value::Object(m) => {
+                for (k, x) in m {
+                    others.push(k.clone());
+                    match x {
+                        Value::String(s) if k == "Secret" => secrets.push(s.clone()),
+                        _ => walk(x, secrets, others),
+                    }
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(input) else {
+        return; // syntax errors quote nothing of the input
+    };
+    let (mut secrets, mut others) = (Vec::new(), Vec::new());
+    walk(&value, &mut secrets, &mut others);
+    for s in secrets {
+        if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        if others.iter().any(|o| o.contains(s.as_str())) {
+            continue;
+        }
+        assert!(
+            !message.contains(&s),
+            "the message repeats a secret: {message}"
+        );
+    }
+}
