@@ -13,8 +13,9 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::cloud::Cloud;
 use common::*;
-use mqid_emulator::{AnswerFault, Emulator, EmulatorConfig, Faults};
+use mqid_emulator::{AnswerFault, Faults};
 
 const AK_ID: &str = "LTAI5tFaultsKeyId";
 const AK_SECRET: &str = "faults-access-key-secret";
@@ -39,35 +40,6 @@ fn marker(step: usize) -> String {
 fn write_cloud(dir: &Path, step: usize) {
     let records = [marker(step).as_str(), ALPHA, BRAVO, CHARLIE, DELTA].join(",\n");
     std::fs::write(dir.join("cloud-identities.json"), format!("[{records}]")).unwrap();
-}
-
-/// The emulator, on a runtime of its own that lives as long as the test.
-struct Cloud {
-    _rt: tokio::runtime::Runtime,
-    emu: Emulator,
-}
-
-impl Cloud {
-    fn start(dir: &Path) -> Cloud {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        std::fs::write(dir.join("cloud-blacklist.json"), r#"["banned-1"]"#).unwrap();
-        let mut cfg = EmulatorConfig::new(dir.join("cloud-identities.json"), AK_ID, AK_SECRET);
-        cfg.blacklist = Some(dir.join("cloud-blacklist.json"));
-        let emu = rt.block_on(Emulator::bind("127.0.0.1:0", cfg)).unwrap();
-        Cloud { _rt: rt, emu }
-    }
-
-    fn endpoint(&self) -> String {
-        self.emu.endpoint()
-    }
-
-    fn set(&self, f: Faults) {
-        self.emu.faults().set(&f);
-    }
 }
 
 fn start_broker(dir: tempfile::TempDir, endpoint: &str) -> Broker {
@@ -150,7 +122,7 @@ fn scenario(b: &Broker, cloud: &Cloud, step: usize, fault: Faults, expect: &[&st
         fault.answer, fault.answer_later_pages_only
     );
     let from = b.log().len();
-    cloud.set(fault);
+    cloud.faults(fault);
     eventually(30, &format!("{what}: a pass fails"), || {
         !failures_since(b, from).is_empty()
     });
@@ -186,7 +158,7 @@ fn scenario(b: &Broker, cloud: &Cloud, step: usize, fault: Faults, expect: &[&st
     );
     assert_fixed_decisions(b);
 
-    cloud.set(Faults::none());
+    cloud.faults(Faults::none());
     eventually(30, &format!("{what}: converges once cleared"), || {
         marker_admitted(b, step)
     });
@@ -202,11 +174,17 @@ fn answer(fault: AnswerFault, later_pages_only: bool) -> Faults {
     }
 }
 
+/// The emulator on `dir`'s identities, with one blacklisted client id.
+fn start_cloud(dir: &Path) -> Cloud {
+    std::fs::write(dir.join("cloud-blacklist.json"), r#"["banned-1"]"#).unwrap();
+    Cloud::start(dir, AK_ID, AK_SECRET)
+}
+
 /// A broker synced to step 0.
 fn setup() -> (Cloud, Broker) {
     let dir = tempfile::tempdir().unwrap();
     write_cloud(dir.path(), 0);
-    let cloud = Cloud::start(dir.path());
+    let cloud = start_cloud(dir.path());
     let broker = start_broker(dir, &cloud.endpoint());
     assert!(marker_admitted(&broker, 0));
     assert_fixed_decisions(&broker);
@@ -339,7 +317,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 fn a_corrupt_snapshot_at_start_up_is_ignored_and_the_api_serves() {
     let dir = tempfile::tempdir().unwrap();
     write_cloud(dir.path(), 0);
-    let cloud = Cloud::start(dir.path());
+    let cloud = start_cloud(dir.path());
     let endpoint = cloud.endpoint();
     // A snapshot that would admit "ghost" if any of it were used.
     let ghost =

@@ -6,8 +6,9 @@ mod common;
 
 use std::path::Path;
 
+use common::cloud::Cloud;
 use common::*;
-use mqid_emulator::{Emulator, EmulatorConfig, Faults};
+use mqid_emulator::Faults;
 
 const AK_ID: &str = "LTAI5tE2eTestKeyId";
 const AK_SECRET: &str = "e2e-access-key-secret-value";
@@ -41,49 +42,6 @@ fn write_blacklist(dir: &Path, client_ids: &[&str]) {
         format!("[{}]", recs.join(",")),
     )
     .unwrap();
-}
-
-/// The emulator, on a runtime of its own that lives as long as the test needs it.
-struct Cloud {
-    rt: tokio::runtime::Runtime,
-    emu: Option<Emulator>,
-    cfg: EmulatorConfig,
-    addr: std::net::SocketAddr,
-}
-
-impl Cloud {
-    fn start(dir: &Path) -> Cloud {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut cfg = EmulatorConfig::new(dir.join("cloud-identities.json"), AK_ID, AK_SECRET);
-        cfg.blacklist = Some(dir.join("cloud-blacklist.json"));
-        let emu = rt
-            .block_on(Emulator::bind("127.0.0.1:0", cfg.clone()))
-            .unwrap();
-        let addr = emu.local_addr();
-        Cloud {
-            rt,
-            emu: Some(emu),
-            cfg,
-            addr,
-        }
-    }
-
-    fn stop(&mut self) {
-        let emu = self.emu.take().expect("running");
-        self.rt.block_on(emu.shutdown());
-    }
-
-    fn faults(&self, f: Faults) {
-        self.emu.as_ref().unwrap().faults().set(&f);
-    }
-
-    fn requests(&self) -> u64 {
-        self.emu.as_ref().unwrap().requests()
-    }
 }
 
 fn auth_toml(endpoint: &str, extra: &str) -> String {
@@ -128,7 +86,7 @@ fn the_index_follows_the_cloud() {
     let dir = tempfile::tempdir().unwrap();
     write_ids(dir.path(), &[A, B, C]);
     write_blacklist(dir.path(), &[]);
-    let cloud = Cloud::start(dir.path());
+    let cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
     let endpoint = format!("http://{}", cloud.addr);
     let broker = start_broker(dir, &endpoint, AK_SECRET);
     let d = broker.dir.path().to_owned();
@@ -171,7 +129,7 @@ fn converges_under_throttling_and_503s() {
     let dir = tempfile::tempdir().unwrap();
     write_ids(dir.path(), &[A, B, C]);
     write_blacklist(dir.path(), &[]);
-    let cloud = Cloud::start(dir.path());
+    let cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
     let broker = start_broker(dir, &format!("http://{}", cloud.addr), AK_SECRET);
     let d = broker.dir.path().to_owned();
     assert!(ok(&broker, "a-1", "alpha", "alpha-secret"));
@@ -201,7 +159,7 @@ fn keeps_the_last_good_index_and_restarts_from_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     write_ids(dir.path(), &[A, B]);
     write_blacklist(dir.path(), &["bad-1"]);
-    let mut cloud = Cloud::start(dir.path());
+    let mut cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
     let endpoint = format!("http://{}", cloud.addr);
     // few retries per pass, so that a pass against a stopped API fails within the test's time
     let few = "max_retries_per_pass = 2\n";
@@ -236,11 +194,7 @@ fn keeps_the_last_good_index_and_restarts_from_the_snapshot() {
 
     // the API comes back with a change: the first good pass applies it
     write_ids(broker.dir.path(), &[B, D]);
-    let emu = cloud
-        .rt
-        .block_on(Emulator::bind(cloud.addr, cloud.cfg.clone()))
-        .unwrap();
-    cloud.emu = Some(emu);
+    cloud.restart();
     eventually(15, "caught up after the outage", || {
         ok(&broker, "d-1", "delta", "delta-secret") && !ok(&broker, "a-1", "alpha", "alpha-secret")
     });
@@ -251,7 +205,7 @@ fn wrong_credentials_stop_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     write_ids(dir.path(), &[A]);
     write_blacklist(dir.path(), &[]);
-    let cloud = Cloud::start(dir.path());
+    let cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
     let config = dir.path().join("mqid.toml");
     std::fs::write(
         &config,

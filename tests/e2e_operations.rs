@@ -9,8 +9,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
+use common::cloud::Cloud;
 use common::*;
-use mqid_emulator::{Emulator, EmulatorConfig};
 
 const FLEET: &str = r#"[
   {"Username":"fleet","Secret":"fleet-secret","IdentityType":"USER","SignMode":"ORIGIN"},
@@ -225,58 +225,20 @@ fn connect_decisions_and_the_index_on_the_prometheus_endpoint() {
 
 const AK_ID: &str = "LTAI5tOpsTestKeyId";
 const AK_SECRET: &str = "ops-access-key-secret-value";
+/// Writes the cloud's files (identity "alpha", no blacklist) and starts the emulator on them.
+fn write_cloud(dir: &Path) -> Cloud {
+    std::fs::write(dir.join("cloud-identities.json"), ALPHA).unwrap();
+    std::fs::write(dir.join("cloud-blacklist.json"), "[]").unwrap();
+    Cloud::start(dir, AK_ID, AK_SECRET)
+}
+
 const ALPHA: &str =
     r#"[{"Username":"alpha","Secret":"alpha-secret","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
-
-/// The emulator on a runtime of its own, so the test can stop it and start it again.
-struct Cloud {
-    rt: tokio::runtime::Runtime,
-    emu: Option<Emulator>,
-    cfg: EmulatorConfig,
-    addr: std::net::SocketAddr,
-}
-
-impl Cloud {
-    fn start(dir: &Path) -> Cloud {
-        std::fs::write(dir.join("cloud-identities.json"), ALPHA).unwrap();
-        std::fs::write(dir.join("cloud-blacklist.json"), "[]").unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut cfg = EmulatorConfig::new(dir.join("cloud-identities.json"), AK_ID, AK_SECRET);
-        cfg.blacklist = Some(dir.join("cloud-blacklist.json"));
-        let emu = rt
-            .block_on(Emulator::bind("127.0.0.1:0", cfg.clone()))
-            .unwrap();
-        let addr = emu.local_addr();
-        Cloud {
-            rt,
-            emu: Some(emu),
-            cfg,
-            addr,
-        }
-    }
-
-    fn stop(&mut self) {
-        let emu = self.emu.take().expect("running");
-        self.rt.block_on(emu.shutdown());
-    }
-
-    fn restart(&mut self) {
-        let emu = self
-            .rt
-            .block_on(Emulator::bind(self.addr, self.cfg.clone()))
-            .unwrap();
-        self.emu = Some(emu);
-    }
-}
 
 #[test]
 fn a_stale_index_is_refused_under_on_stale_refuse_until_a_pass_succeeds() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cloud = Cloud::start(dir.path());
+    let mut cloud = write_cloud(dir.path());
     let prom = free_port();
     let auth = format!(
         r#"[auth]
@@ -362,7 +324,7 @@ on_stale = "refuse"
 #[test]
 fn an_old_snapshot_counts_towards_staleness_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cloud = Cloud::start(dir.path());
+    let mut cloud = write_cloud(dir.path());
     cloud.stop(); // the API is down from the start
     std::fs::create_dir_all(dir.path().join("state")).unwrap();
     // a snapshot written by a pass two hours ago

@@ -1,6 +1,8 @@
 //! Test harness: a real `mqid serve` process on free loopback ports, and real MQTT clients.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cloud;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
