@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
             Which::StaticMap => "baseline/a rumqttd static map".into(),
             Which::HmacPrekeyed => "baseline/b HMAC-SHA1 pre-keyed".into(),
             Which::HmacFromScratch => "baseline/c HMAC-SHA1 from scratch".into(),
+            Which::StaticMapHmac => "baseline/a+b static map + HMAC pre-keyed".into(),
             Which::Mixed => "decide/mixed".into(),
         };
         let mut k = 0usize;

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
 use mqid_bench::{auth, connect, scale};
 
@@ -26,6 +26,9 @@ pub enum BenchCommand {
         /// Seconds spent on each workload.
         #[arg(long)]
         seconds: Option<f64>,
+        /// Also write a bar chart of ns/op per workload to this SVG file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<std::path::PathBuf>,
     },
     /// Build time and heap per identity at 100k and 1M identities, and decision latency while
     /// full index replacements run beside it.
@@ -90,6 +93,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             json,
             identities,
             seconds,
+            svg,
         } => {
             let mut opts = if quick {
                 auth::AuthOpts::quick()
@@ -101,6 +105,11 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
                 opts.per_case = Duration::from_secs_f64(s.max(0.01));
             }
             let report = auth::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
+            if let Some(path) = svg {
+                std::fs::write(&path, report.svg())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                progress(&format!("chart written to {}", path.display()));
+            }
             print(&report, json)?;
         }
         BenchCommand::Scale { quick, json, large } => {

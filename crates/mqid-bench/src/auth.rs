@@ -6,6 +6,8 @@
 //!   compare of the password, over a map as large as the index.
 //! * **HMAC pre-keyed**: HMAC-SHA1 from a pre-keyed state alone (clone, update, finalize).
 //! * **HMAC from scratch**: HMAC-SHA1 keyed per call (key pads derived, then as above).
+//! * **static map + HMAC pre-keyed**: (a) then (b) in one operation: "look up the identity" plus
+//!   "run one pre-keyed HMAC", the least any in-memory `USER`/`SIGNED` check can do.
 //!
 //! A decision is timed as the adapter makes it: `SharedIndex::load()` then `Index::decide`.
 
@@ -77,6 +79,8 @@ pub enum Which {
     HmacPrekeyed,
     /// Baseline (c): HMAC-SHA1 keyed per call.
     HmacFromScratch,
+    /// Baseline (a)+(b): the static map check, then HMAC-SHA1 from a pre-keyed state.
+    StaticMapHmac,
 }
 
 impl Which {
@@ -87,6 +91,7 @@ impl Which {
             Which::StaticMap => "baseline (a) rumqttd static map",
             Which::HmacPrekeyed => "baseline (b) HMAC-SHA1 pre-keyed",
             Which::HmacFromScratch => "baseline (c) HMAC-SHA1 from scratch",
+            Which::StaticMapHmac => "baseline (a)+(b) static map + HMAC",
         }
     }
 
@@ -97,6 +102,7 @@ impl Which {
             Which::StaticMap,
             Which::HmacPrekeyed,
             Which::HmacFromScratch,
+            Which::StaticMapHmac,
         ]);
         v
     }
@@ -241,6 +247,20 @@ impl Setup {
                     black_box(mac.finalize().into_bytes());
                 }
             }
+            Which::StaticMapHmac => {
+                let p = &self.static_probes;
+                for k in start..end {
+                    let c = p.get(k);
+                    black_box(static_map_check(
+                        &self.static_map,
+                        black_box(c.username),
+                        black_box(c.password),
+                    ));
+                    let mut mac = self.prekeyed.clone();
+                    mac.update(black_box(c.client_id).as_bytes());
+                    black_box(mac.finalize().into_bytes());
+                }
+            }
             Which::HmacFromScratch => {
                 let p = &self.hmac_probes;
                 for k in start..end {
@@ -285,6 +305,8 @@ pub struct Row {
     pub vs_static_map: f64,
     pub vs_hmac_prekeyed: f64,
     pub vs_hmac_from_scratch: f64,
+    /// Against baseline (a)+(b).
+    pub vs_map_plus_hmac: f64,
 }
 
 /// Throughput of one thread and of two threads deciding at once (mixed cases).
@@ -347,10 +369,11 @@ pub fn run(opts: &AuthOpts, progress: &mut dyn FnMut(&str)) -> Result<AuthReport
             .find(|x| x.name == w.name())
             .expect("every workload was sampled")
     };
-    let (a, b, c) = (
+    let (a, b, c, ab) = (
         find(Which::StaticMap).ns_per_op,
         find(Which::HmacPrekeyed).ns_per_op,
         find(Which::HmacFromScratch).ns_per_op,
+        find(Which::StaticMapHmac).ns_per_op,
     );
     let cases: Vec<Row> = Which::all()
         .into_iter()
@@ -369,6 +392,7 @@ pub fn run(opts: &AuthOpts, progress: &mut dyn FnMut(&str)) -> Result<AuthReport
                 vs_static_map: ratio(x.ns_per_op, a),
                 vs_hmac_prekeyed: ratio(x.ns_per_op, b),
                 vs_hmac_from_scratch: ratio(x.ns_per_op, c),
+                vs_map_plus_hmac: ratio(x.ns_per_op, ab),
             }
         })
         .collect();
@@ -384,6 +408,13 @@ pub fn run(opts: &AuthOpts, progress: &mut dyn FnMut(&str)) -> Result<AuthReport
     targets.push(Target::at_most(
         "USER/SIGNED / HMAC pre-keyed",
         ratio(ns(Case::UserSigned), b),
+        1.3,
+    ));
+    // The target above as written compares a lookup + HMAC with the HMAC alone; this one
+    // compares it with the least a lookup + HMAC costs (see docs/performance.md).
+    targets.push(Target::at_most(
+        "USER/SIGNED / (static map + HMAC pre-keyed)",
+        ratio(ns(Case::UserSigned), ab),
         1.3,
     ));
     targets.push(Target::at_least(
@@ -466,19 +497,20 @@ impl std::fmt::Display for AuthReport {
         )?;
         writeln!(
             f,
-            "{:<38} {:>9} {:>9} {:>8} {:>8} {:>8}",
-            "workload", "ns/op", "min ns", "x (a)", "x (b)", "x (c)"
+            "{:<38} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8}",
+            "workload", "ns/op", "min ns", "x (a)", "x (b)", "x (c)", "x (a+b)"
         )?;
         for r in &self.cases {
             writeln!(
                 f,
-                "{:<38} {:>9.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2}",
+                "{:<38} {:>9.1} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
                 r.name,
                 r.ns_per_op,
                 r.min_ns_per_op,
                 r.vs_static_map,
                 r.vs_hmac_prekeyed,
-                r.vs_hmac_from_scratch
+                r.vs_hmac_from_scratch,
+                r.vs_map_plus_hmac
             )?;
         }
         writeln!(
@@ -494,5 +526,82 @@ impl std::fmt::Display for AuthReport {
             writeln!(f, "  {t}")?;
         }
         Ok(())
+    }
+}
+
+impl AuthReport {
+    /// A horizontal bar chart of ns/op per workload (decisions, then baselines), as SVG.
+    pub fn svg(&self) -> String {
+        use std::fmt::Write;
+        let (row_h, label_w, bar_w, top) = (26.0, 300.0, 440.0, 56.0);
+        let width = label_w + bar_w + 150.0;
+        let height = top + row_h * self.cases.len() as f64 + 40.0;
+        let max = self.cases.iter().map(|r| r.ns_per_op).fold(1.0, f64::max);
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        };
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">"#
+        );
+        let _ = writeln!(o, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            o,
+            r#"<text x="10" y="22" font-size="15" font-weight="bold">mqid bench auth: ns per CONNECT decision, {} identities (lower is better)</text>"#,
+            self.identities
+        );
+        let _ = writeln!(
+            o,
+            r##"<text x="10" y="40" fill="#555">{}; median of interleaved samples, {:.1} s per workload; × (a) = ratio to rumqttd's static map, same run</text>"##,
+            esc(&self.machine),
+            self.seconds_per_case
+        );
+        for (k, r) in self.cases.iter().enumerate() {
+            let y = top + row_h * k as f64;
+            let w = (r.ns_per_op / max * bar_w).max(1.0);
+            let fill = if r.kind == "decision" {
+                "#2b6cb0"
+            } else {
+                "#a0aec0"
+            };
+            let _ = writeln!(
+                o,
+                r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+                label_w - 8.0,
+                y + 17.0,
+                esc(&r.name)
+            );
+            let _ = writeln!(
+                o,
+                r#"<rect x="{label_w}" y="{}" width="{w:.1}" height="{}" fill="{fill}"/>"#,
+                y + 4.0,
+                row_h - 8.0
+            );
+            let _ = writeln!(
+                o,
+                r#"<text x="{:.1}" y="{}">{:.0} ns · {:.2}× (a)</text>"#,
+                label_w + w + 6.0,
+                y + 17.0,
+                r.ns_per_op,
+                r.vs_static_map
+            );
+        }
+        let y = top + row_h * self.cases.len() as f64 + 22.0;
+        let _ = writeln!(
+            o,
+            r##"<rect x="{label_w}" y="{}" width="12" height="12" fill="#2b6cb0"/><text x="{}" y="{y}">mqid decision (SharedIndex::load + Index::decide)</text>"##,
+            y - 11.0,
+            label_w + 18.0
+        );
+        let _ = writeln!(
+            o,
+            r##"<rect x="10" y="{}" width="12" height="12" fill="#a0aec0"/><text x="28" y="{y}">baseline</text>"##,
+            y - 11.0
+        );
+        o.push_str("</svg>\n");
+        o
     }
 }

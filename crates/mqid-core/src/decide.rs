@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
-use crate::index::{Check, Entry};
+use crate::index::{Check, Record};
 use crate::{Identity, Index};
 
 /// Length of a `SIGNED` password: Base64 of a 20-byte HMAC-SHA1, padded.
@@ -116,24 +116,44 @@ pub fn signed_password(secret: &str, client_id: &str) -> String {
     String::from_utf8(out.to_vec()).expect("Base64 is ASCII")
 }
 
-impl Entry {
-    fn verify(&self, client_id: &str, password: &[u8]) -> bool {
-        match &self.check {
-            Check::Origin => bool::from(password.ct_eq(self.identity.secret.expose().as_bytes())),
-            Check::SignedClient(expected) => bool::from(password.ct_eq(expected)),
+/// Whether `a == b`, in a time that depends on the lengths only. Word-wise: `subtle`'s slice
+/// compare goes a byte at a time behind an optimisation barrier (~45 ns for 32 bytes).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes"));
+    let mut diff = 0u64;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        diff |= word(x) ^ word(y);
+    }
+    let tail = a.len() - a.len() % 8;
+    for (x, y) in a[tail..].iter().zip(&b[tail..]) {
+        diff |= u64::from(x ^ y);
+    }
+    bool::from(diff.ct_eq(&0))
+}
+
+impl Index {
+    fn verify(&self, record: &Record<'_>, client_id: &str, password: &[u8]) -> bool {
+        match record.check {
+            Check::Origin(secret) => ct_eq(password, secret),
+            Check::SignedClient(expected) => ct_eq(password, expected),
             Check::SignedUser(keyed) => {
                 if password.len() != SIGNED_PASSWORD_LEN {
                     return false;
                 }
                 let mut expected = [0u8; SIGNED_PASSWORD_LEN];
-                sign_into((**keyed).clone(), client_id, &mut expected);
-                bool::from(password.ct_eq(&expected))
+                sign_into(keyed.clone(), client_id, &mut expected);
+                ct_eq(password, &expected)
+            }
+            Check::OriginFar => {
+                let secret = self.identity(record.identity).secret.expose();
+                ct_eq(password, secret.as_bytes())
             }
         }
     }
-}
 
-impl Index {
     /// Decides a CONNECT: the `CLIENT` identity for (username, client id) if there is one,
     /// otherwise the `USER` identity for the username, otherwise refused. The more specific
     /// identity wins; when it exists and its password fails, the `USER` one is not tried.
@@ -142,18 +162,11 @@ impl Index {
         if !self.blacklist.is_empty() && self.blacklist.contains(connect.client_id) {
             return Decision::Refuse(Refusal::Blacklisted);
         }
-        let Some(node) = self.users.get(connect.username) else {
+        let Some(record) = self.lookup(connect.username, connect.client_id) else {
             return Decision::Refuse(Refusal::UnknownIdentity);
         };
-        let entry = match node.clients.get(connect.client_id) {
-            Some(entry) => entry,
-            None => match &node.user {
-                Some(entry) => entry,
-                None => return Decision::Refuse(Refusal::UnknownIdentity),
-            },
-        };
-        if entry.verify(connect.client_id, connect.password) {
-            Decision::Admit(&entry.identity)
+        if self.verify(&record, connect.client_id, connect.password) {
+            Decision::Admit(self.identity(record.identity))
         } else {
             Decision::Refuse(Refusal::BadPassword)
         }
