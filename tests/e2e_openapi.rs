@@ -296,3 +296,25 @@ fn sync_command_against_the_emulator_command() {
     names.sort();
     assert_eq!(names, ["alpha", "bravo", "charlie", "delta", "echo"]);
 }
+
+/// `mqid bench refresh` runs end to end (emulator as a child process, one measured pass); the
+/// figures are for the benchmark, here only the counts are checked.
+#[test]
+fn refresh_bench_smoke() {
+    let out = mqid()
+        .args(["bench", "refresh", "--identities", "500", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["identities"], 500);
+    assert_eq!(
+        report["requests"], 6,
+        "5 identity pages of 100 and 1 blacklist page"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use mqid_bench::{auth, connect, scale};
+use mqid_bench::{auth, connect, refresh, scale};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -42,6 +42,20 @@ pub enum BenchCommand {
         /// Also build 5M identities (about 2.5 GB of memory at its peak).
         #[arg(long)]
         large: bool,
+    },
+    /// One OpenAPI pass over N identities from the emulator (a separate process) on loopback:
+    /// identities/s, client CPU per page, beside the file source's cost and the API's ceiling.
+    Refresh {
+        /// 20k identities instead of 200k.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        identities: Option<usize>,
+        #[arg(long, default_value_t = 100)]
+        page_size: u32,
     },
     /// CONNECTs/s and CONNACK latency of real MQTT clients against in-process rumqttd, without
     /// authentication and with mqid installed, over 1 and several listeners.
@@ -122,6 +136,25 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
                 opts.sizes.push(5_000_000);
             }
             let report = scale::run(&opts, &mut progress);
+            print(&report, json)?;
+        }
+        BenchCommand::Refresh {
+            quick,
+            json,
+            identities,
+            page_size,
+        } => {
+            let mut opts = if quick {
+                refresh::RefreshOpts::quick()
+            } else {
+                refresh::RefreshOpts::standard()
+            };
+            if let Some(n) = identities {
+                opts.identities = n.max(1);
+            }
+            opts.page_size = page_size.clamp(1, 100);
+            let exe = std::env::current_exe().context("cannot find the mqid executable")?;
+            let report = refresh::run(&opts, &exe, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
         BenchCommand::Connect {

@@ -8,6 +8,8 @@
 //!   static-map check and HMAC-SHA1 alone.
 //! * [`scale`]: build time and heap per identity at 100k/1M/5M identities, and decision latency
 //!   while full index replacements run beside it.
+//! * [`refresh`]: one OpenAPI pass over N identities from the emulator on loopback, beside the
+//!   file source's cost for the same set and the API's request-rate ceiling.
 //! * [`connect`]: real MQTT clients (rumqttc) against in-process rumqttd brokers, without auth and
 //!   with mqid installed.
 //!
@@ -18,6 +20,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod connect;
+pub mod refresh;
 pub mod scale;
 pub mod stats;
 pub mod synth;
