@@ -286,6 +286,14 @@ impl Index {
         Some(self.record(offset))
     }
 
+    /// The table that keys identities of type `t`, with the hash it keys them by.
+    fn table_for(&mut self, t: IdentityType, user: u64, client: u64) -> (&mut HashTable<u32>, u64) {
+        match t {
+            IdentityType::User => (&mut self.users, user),
+            IdentityType::Client => (&mut self.clients, client),
+        }
+    }
+
     /// The identity numbered `n` (a record's `identity`).
     #[inline]
     pub(crate) fn identity(&self, n: usize) -> &Identity {
@@ -380,14 +388,7 @@ impl Index {
             index.stats.count(t, m, 1);
             match existing {
                 None => {
-                    let table = match t {
-                        IdentityType::User => &mut index.users,
-                        IdentityType::Client => &mut index.clients,
-                    };
-                    let hash = match t {
-                        IdentityType::User => user_hash,
-                        IdentityType::Client => client_hash,
-                    };
+                    let (table, hash) = index.table_for(t, user_hash, client_hash);
                     table.insert_unique(hash, offset, |_| unreachable!("the table was reserved"));
                 }
                 Some(old_offset) => {
@@ -400,14 +401,7 @@ impl Index {
                         key: old_identity.key(),
                     });
                     replaced.push(old);
-                    let table = match t {
-                        IdentityType::User => &mut index.users,
-                        IdentityType::Client => &mut index.clients,
-                    };
-                    let hash = match t {
-                        IdentityType::User => user_hash,
-                        IdentityType::Client => client_hash,
-                    };
+                    let (table, hash) = index.table_for(t, user_hash, client_hash);
                     *table
                         .find_mut(hash, |&o| o == old_offset)
                         .expect("found above") = offset;
