@@ -145,7 +145,7 @@ pub struct InvalidRecord {
 }
 
 /// Shortens a value quoted in an error so that a hostile input cannot make the message huge.
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     const MAX: usize = 40;
     if s.chars().count() <= MAX {
         s.to_owned()

@@ -25,6 +25,7 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
@@ -34,6 +35,7 @@ use sha1::Sha1;
 use zeroize::Zeroizing;
 
 use crate::decide::{sign_into, SIGNED_PASSWORD_LEN};
+use crate::rules::Permissions;
 use crate::{Identity, IdentityKey, IdentityType, SignMode};
 
 /// How one identity's password is checked, read from its record.
@@ -159,6 +161,18 @@ pub struct Index {
     hasher: RandomState,
     pub(crate) blacklist: HashSet<Box<str>>,
     stats: IndexStats,
+    /// The topic rules of this generation; `None` when the source carries none (nothing is
+    /// enforced).
+    permissions: Option<Arc<Permissions>>,
+    /// Unique per index built in this process, increasing: a session's resolved rules carry it.
+    generation: u64,
+}
+
+/// The generation counter of [`Index`]: every index built in this process gets the next number.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Default for Index {
@@ -172,6 +186,8 @@ impl Default for Index {
             hasher: RandomState::new(),
             blacklist: HashSet::new(),
             stats: IndexStats::default(),
+            permissions: None,
+            generation: next_generation(),
         }
     }
 }
@@ -212,6 +228,24 @@ impl Index {
     /// An index that admits nothing.
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// This index with the topic rules of the same generation (`None`: the source carries no
+    /// rules, and nothing is enforced). Built before the index is shared, so identities and
+    /// rules are swapped in together.
+    pub fn with_permissions(mut self, permissions: Option<Permissions>) -> Self {
+        self.permissions = permissions.map(Arc::new);
+        self
+    }
+
+    /// The topic rules in force with this index, if the source carries any.
+    pub fn permissions(&self) -> Option<&Arc<Permissions>> {
+        self.permissions.as_ref()
+    }
+
+    /// This index's generation: unique in the process and larger for a later build.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The hashes of `username` (the `USER` table's key) and of (username, client id) (the

@@ -28,6 +28,13 @@
 //! any HMAC work (see [its module](limit) for the choice of key and what it does not protect
 //! against); [`StaleGate`] refuses everything while the index is known to be too old.
 //!
+//! # Topic permissions
+//!
+//! A [`Permission`] is one record of `QueryCustomAuthPermission`. The index carries the
+//! [`Permissions`] of its generation (built and swapped with the identities); a session resolves
+//! its applicable rules once at CONNECT into [`SessionRules`] and asks it, per PUBLISH, SUBSCRIBE
+//! and delivered message, without allocating or locking. See [`rules`] for the contract.
+//!
 //! This crate does no I/O.
 #![forbid(unsafe_code)]
 
@@ -36,7 +43,10 @@ mod gate;
 mod identity;
 mod index;
 pub mod limit;
+mod permission;
+pub mod rules;
 mod secret;
+pub mod topic;
 
 pub use decide::{signed_password, Connect, Decision, Refusal, SIGNED_PASSWORD_LEN};
 pub use gate::StaleGate;
@@ -46,4 +56,9 @@ pub use identity::{
 };
 pub use index::{BuildReport, Duplicate, Index, IndexStats, SharedIndex};
 pub use limit::{LimitKey, Limiter, Limits};
+pub use permission::{
+    parse_permission_list, parse_permissions, Effect, InvalidPermission, Permission,
+    PermissionError, PermissionListError, PermitAction, RawPermission,
+};
+pub use rules::{NoMatch, Permissions, SessionRules, TopicDecision, TopicReason};
 pub use secret::Secret;
