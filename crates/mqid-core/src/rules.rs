@@ -1157,7 +1157,10 @@ mod tests {
             outcome(s.may_publish("x/y/z")),
             by(false, "x/y/z", Effect::Deny)
         );
-        assert_eq!(outcome(s.may_publish("x/q/z")).0, true);
+        assert_eq!(
+            outcome(s.may_publish("x/q/z")),
+            by(true, "x/+/z", Effect::Allow)
+        );
         assert_eq!(
             outcome(s.may_publish("x/y")),
             by(true, "x/y/#", Effect::Allow)
