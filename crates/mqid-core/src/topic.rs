@@ -103,29 +103,32 @@ pub fn matches(filter: &str, topic: &str) -> bool {
 ///
 /// Decided level by level: `#` in `wide` covers whatever is left of `narrow`; `+` covers one
 /// level of `narrow` that is not `#`; a literal covers only the same literal. Two corners:
-/// `#` as the first level of `narrow` matches every topic of one or more levels, exactly as `+/#`
-/// does, so it is treated as `+/#`; and the `$` rule (a `wide` starting with a wildcard matches
-/// no topic whose first level starts with `$`, which a `narrow` starting with such a literal
-/// only matches).
+///
+/// * a `#` in `narrow` also matches its parent topic, unless that parent would be the empty
+///   topic name, which is not a valid topic: `#` matches exactly what `+/#` matches, and `/#`
+///   exactly what `/+/#` matches, so there the `#` counts as `+/#`;
+/// * the `$` rule: a `wide` starting with a wildcard matches no topic whose first level starts
+///   with `$`, and a `narrow` starting with such a literal matches only those.
 pub fn covers(wide: &str, narrow: &str) -> bool {
     if starts_wild(wide) && narrow.starts_with('$') {
         return false;
     }
     let (mut w, mut n) = (wide.split('/'), narrow.split('/'));
+    // Whether the levels of `narrow` walked so far join to "" (none yet, or one empty level).
+    let mut empty_parent = true;
     let mut first = true;
     loop {
-        match (w.next(), n.next()) {
+        let (wl, nl) = (w.next(), n.next());
+        match (wl, nl) {
             (Some("#"), _) => return true,
-            // `#` first in `narrow`: one level of anything (not `$`), then `#` (i > 0).
-            (Some("+"), Some("#")) if first => {
-                return matches!(w.next(), Some("#"));
-            }
+            (Some("+"), Some("#")) if empty_parent => return w.next() == Some("#"),
             (Some(_), Some("#")) => return false,
             (Some("+"), Some(_)) => {}
             (Some(wl), Some(nl)) if wl == nl && nl != "+" => {}
             (None, None) => return true,
             _ => return false,
         }
+        empty_parent = first && nl == Some("");
         first = false;
     }
 }
