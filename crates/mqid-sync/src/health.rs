@@ -351,6 +351,7 @@ mod tests {
             max_retries_per_pass: 1,
             max_staleness_secs: max,
             on_stale,
+            permissions: true,
         }
     }
 
