@@ -51,8 +51,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Serve QueryCustomAuthIdentity and QueryCustomAuthConnectBlack locally, from files, as the
-    /// ApsaraMQ OpenAPI does (signatures, paging, errors), for tests and demos.
+    /// Serve QueryCustomAuthIdentity, QueryCustomAuthConnectBlack and QueryCustomAuthPermission
+    /// locally, from files, as the ApsaraMQ OpenAPI does (signatures, paging, errors), for tests
+    /// and demos.
     OpenapiEmulator(cmd::emulator::Args),
     /// Benchmarks of the CONNECT hot path, the index at scale and the CONNECT rate
     /// (docs/performance.md). Build with --release.
