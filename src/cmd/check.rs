@@ -34,7 +34,7 @@ pub fn run(
                 &config.auth,
                 username,
                 client_id,
-                "publish to",
+                Op::Publish,
                 topic,
             )
         }
@@ -44,7 +44,7 @@ pub fn run(
                 &config.auth,
                 username,
                 client_id,
-                "subscribe to",
+                Op::Subscribe,
                 filter,
             )
         }
@@ -73,53 +73,54 @@ pub fn run(
     }
 }
 
-/// Decides a PUBLISH (`what` = "publish to") or a SUBSCRIBE ("subscribe to") of the session
-/// (username, client id) as the broker would, and prints one line: allowed or refused, and the
-/// rule that decided (or that none matched, or that rules are not enforced).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Publish,
+    Subscribe,
+}
+
+/// Decides a PUBLISH to a topic name or a SUBSCRIBE to a filter of the session (username,
+/// client id) as the broker would, and prints one line: allowed or refused, and the rule that
+/// decided (or that none matched, or that rules are not enforced).
 fn topic_answer(
     loaded: mqid_sync::Loaded,
     auth: &mqid_sync::AuthConfig,
     username: &str,
     client_id: &str,
-    what: &str,
+    op: Op,
     topic: &str,
 ) -> Result<ExitCode> {
     let origin = loaded.origin.clone();
     let (index, _) = mqid_sync::build(loaded);
-    let no_match = auth.permissions.no_match;
-    let session = SessionRules::resolve(&index, username, client_id, no_match);
-    let decision = if what == "publish to" {
-        session.may_publish(topic)
-    } else {
-        session.may_subscribe(topic)
-    };
-    let verdict = if decision.allowed {
-        "allowed"
-    } else {
-        "refused"
+    let session = SessionRules::resolve(&index, username, client_id, auth.permissions.no_match);
+    let (decision, what, none, invalid) = match op {
+        Op::Publish => (
+            session.may_publish(topic),
+            "publish to",
+            "no applicable rule matches it",
+            "not a valid MQTT topic name",
+        ),
+        Op::Subscribe => (
+            session.may_subscribe(topic),
+            "subscribe to",
+            "no applicable rule covers it",
+            "not a valid MQTT topic filter",
+        ),
     };
     let why = match (decision.reason, decision.rule) {
         (TopicReason::NotEnforced, _) => {
             format!("topic permissions are not enforced ({origin} carries no rules)")
         }
         (TopicReason::AllowRule | TopicReason::DenyRule, Some(rule)) => format!("by {rule}"),
-        (TopicReason::NoMatchDeny | TopicReason::NoMatchAllow, _) => {
-            let none = if what == "publish to" {
-                "no applicable rule matches it"
-            } else {
-                "no applicable rule covers it"
-            };
-            let setting = if decision.allowed { "allow" } else { "deny" };
-            format!("{none} (no_match = \"{setting}\")")
-        }
-        (TopicReason::InvalidTopic, _) => {
-            if what == "publish to" {
-                "not a valid MQTT topic name".to_owned()
-            } else {
-                "not a valid MQTT topic filter".to_owned()
-            }
-        }
+        (TopicReason::NoMatchDeny, _) => format!("{none} (no_match = \"deny\")"),
+        (TopicReason::NoMatchAllow, _) => format!("{none} (no_match = \"allow\")"),
+        (TopicReason::InvalidTopic, _) => invalid.to_owned(),
         (reason, None) => bail!("a decision of {} named no rule", reason.as_str()),
+    };
+    let verdict = if decision.allowed {
+        "allowed"
+    } else {
+        "refused"
     };
     println!(
         "{verdict}: {what} {topic:?}: {why} (username {username:?}, client id {client_id:?}, from {origin})"
