@@ -453,3 +453,51 @@ fn openapi_permissions_off_reads_and_enforces_no_rules() {
     assert!(stderr(&o).contains("permissions = false"), "{}", stderr(&o));
     assert!(!rules_out.exists());
 }
+
+/// `mqid openapi-emulator --permissions` as a process, paged by `mqid sync --permissions-out`
+/// with V1 signatures.
+#[test]
+fn emulator_command_serves_the_rules_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cloud(dir.path(), RULES);
+    let port = free_port();
+    let log = dir.path().join("emulator.log");
+    let mut emu = mqid()
+        .args(["openapi-emulator", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--identities")
+        .arg(dir.path().join("cloud-identities.json"))
+        .arg("--permissions")
+        .arg(dir.path().join("cloud-permissions.json"))
+        .args(["--access-key-id", AK_ID, "--access-key-secret", AK_SECRET])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut emu, &log);
+    let config = write_config(
+        dir.path(),
+        &openapi_auth(&format!("http://127.0.0.1:{port}"), "signature = \"v1\"\n"),
+    );
+    let rules_out = dir.path().join("rules.json");
+    let o = sync(
+        &config,
+        &[
+            Path::new("--out"),
+            &dir.path().join("ids.json"),
+            Path::new("--permissions-out"),
+            &rules_out,
+        ],
+    );
+    let _ = emu.kill();
+    let _ = emu.wait();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("wrote 5 topic rules"), "{}", stdout(&o));
+    let got: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&rules_out).unwrap()).unwrap();
+    assert_eq!(got.len(), 5);
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("cloud-permissions.json"),
+        "the emulator names the rules file it serves"
+    );
+}
