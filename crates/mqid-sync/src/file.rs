@@ -11,32 +11,32 @@ use mqid_core::SharedIndex;
 
 use crate::{apply, Loaded, Origin};
 
-/// An identities file that could not be used.
+/// An identities file that could not be used. The message already holds the cause, so the
+/// cause is not also chained as a `source` (which would print it twice under `{:#}`).
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("identities file {path}: {source}")]
+    #[error("identities file {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("identities file {path}: {source}")]
+    #[error("identities file {path}: {error}")]
     Invalid {
         path: PathBuf,
-        source: mqid_core::ListError,
+        error: mqid_core::ListError,
     },
 }
 
 /// Reads and validates the identities file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, FileError> {
-    let body = std::fs::read(path).map_err(|source| FileError::Io {
+    let body = std::fs::read(path).map_err(|error| FileError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    let identities =
-        mqid_core::parse_identity_list(&body).map_err(|source| FileError::Invalid {
-            path: path.to_owned(),
-            source,
-        })?;
+    let identities = mqid_core::parse_identity_list(&body).map_err(|error| FileError::Invalid {
+        path: path.to_owned(),
+        error,
+    })?;
     Ok(Loaded {
         identities,
         blacklist: Vec::new(),

@@ -41,10 +41,11 @@ struct SnapshotIn {
 /// A snapshot that could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("snapshot {path}: {source}")]
+    /// The cause is in the message and not chained as a `source` (no double print).
+    #[error("snapshot {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("snapshot {path} is corrupt and was not loaded: {problem}")]
     Corrupt { path: PathBuf, problem: String },
@@ -79,9 +80,9 @@ pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
         blacklist,
     })
     .expect("identities serialise");
-    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+    write_private_atomically(path, &body).map_err(|error| SnapshotError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -96,9 +97,9 @@ pub fn write_identities_file(path: &Path, index: &Index) -> Result<(), SnapshotE
         serde_json::to_writer(&mut body, id).expect("identities serialise");
     }
     body.extend_from_slice(b"\n]\n");
-    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+    write_private_atomically(path, &body).map_err(|error| SnapshotError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -141,10 +142,10 @@ pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     let body = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(error) => {
             return Err(SnapshotError::Io {
                 path: path.to_owned(),
-                source,
+                error,
             })
         }
     };

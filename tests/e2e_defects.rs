@@ -1,0 +1,61 @@
+//! End to end: the defects of issue 12, each on the real `mqid` command (real processes, real
+//! sockets, real MQTT clients), so that each stays fixed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+
+const ORIGIN_A: &str =
+    r#"{"Username":"a","Secret":"pw-a","IdentityType":"USER","SignMode":"ORIGIN"}"#;
+
+/// Writes `mqid.toml` (a test `[broker]` and `auth_toml`) into `dir`; returns its path.
+fn write_config(dir: &Path, auth_toml: &str) -> PathBuf {
+    let config = dir.join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!("{}\n{auth_toml}", broker_toml(free_port(), free_port())),
+    )
+    .unwrap();
+    config
+}
+
+const FILE_AUTH: &str = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\n";
+
+/// `mqid check` against `config`.
+fn check(config: &Path, username: &str, client_id: &str, password: &str) -> Output {
+    mqid()
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .args(["--username", username, "--client-id", client_id])
+        .env("MQID_PASSWORD", password)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 12, item 5: a bad record's message is printed once, not once per error in the chain.
+#[test]
+fn an_invalid_record_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("identities.json"),
+        r#"[{"Username":"a","Secret":"pw","IdentityType":"USER","SignMode":"MD5"}]"#,
+    )
+    .unwrap();
+    let config = write_config(dir.path(), FILE_AUTH);
+    let out = check(&config, "a", "c", "pw");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("SignMode \"MD5\"").count(), 1, "{err}");
+    assert!(
+        err.contains("identities.json") && err.contains("record #0"),
+        "{err}"
+    );
+}
