@@ -59,3 +59,54 @@ fn an_invalid_record_is_reported_once() {
         "{err}"
     );
 }
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `[auth]` on the OpenAPI source (an endpoint nothing answers on) with a snapshot, and `extra`
+/// lines in `[auth.openapi]`.
+fn openapi_auth(extra: &str) -> String {
+    format!(
+        "[auth]\nsource = \"openapi\"\n[auth.openapi]\nendpoint = \"http://127.0.0.1:{}\"\n\
+         region_id = \"cn-test\"\ninstance_id = \"post-cn-test\"\nsnapshot = \"snapshot.json\"\n\
+         {extra}\n",
+        free_port()
+    )
+}
+
+fn write_snapshot(dir: &Path, synced_at: &str, identities: &str) {
+    std::fs::write(
+        dir.join("snapshot.json"),
+        format!(
+            r#"{{"format":1,"synced_at":{synced_at},"identities":[{identities}],"blacklist":[]}}"#
+        ),
+    )
+    .unwrap();
+}
+
+/// Issue 12, item 2: an hourly refresh with `max_staleness_secs` unset is a valid configuration
+/// (the default follows `refresh_secs`); only an explicit contradiction is refused.
+#[test]
+fn an_hourly_refresh_needs_no_staleness_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    write_snapshot(dir.path(), &now_secs().to_string(), ORIGIN_A);
+    let config = write_config(dir.path(), &openapi_auth("refresh_secs = 3600"));
+    let out = check(&config, "a", "c", "pw-a");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let config = write_config(
+        dir.path(),
+        &openapi_auth("refresh_secs = 3600\nmax_staleness_secs = 3600"),
+    );
+    let out = check(&config, "a", "c", "pw-a");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("max_staleness_secs: 3600 must be more than refresh_secs"),
+        "{err}"
+    );
+}

@@ -66,8 +66,7 @@ impl SyncHealth {
     /// `gate` refuses CONNECTs; it is only ever closed with `on_stale = "refuse"`.
     pub fn new(config: &OpenApiConfig, api: Arc<ApiCounters>, gate: Arc<StaleGate>) -> Self {
         SyncHealth {
-            max_staleness: (config.max_staleness_secs > 0)
-                .then(|| Duration::from_secs(config.max_staleness_secs)),
+            max_staleness: config.max_staleness(),
             on_stale: config.on_stale,
             gate,
             api,
@@ -349,7 +348,7 @@ mod tests {
             snapshot: None,
             request_timeout_secs: 1,
             max_retries_per_pass: 1,
-            max_staleness_secs: max,
+            max_staleness_secs: Some(max),
             on_stale,
         }
     }
