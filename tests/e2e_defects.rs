@@ -110,3 +110,70 @@ fn an_hourly_refresh_needs_no_staleness_setting() {
         "{err}"
     );
 }
+
+/// The folder of the rumqttd crate this workspace builds against, from `cargo metadata`.
+fn rumqttd_crate_dir() -> PathBuf {
+    let manifest = cargo_metadata()["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "rumqttd")
+        .expect("rumqttd is a dependency")["manifest_path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Path::new(&manifest).parent().unwrap().to_owned()
+}
+
+/// Issue 12, item 1: the `rumqttd.toml` shipped inside the rumqttd crate, nested under
+/// `[broker]`, is accepted; the keys rumqttd itself ignores (`router.id`) are named in a warning.
+#[test]
+fn rumqttds_own_example_config_is_accepted() {
+    let example = std::fs::read_to_string(rumqttd_crate_dir().join("rumqttd.toml")).unwrap();
+    let example: toml::Table = toml::from_str(&example).unwrap();
+    let mut whole = toml::Table::new();
+    whole.insert("broker".into(), toml::Value::Table(example));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), format!("[{ORIGIN_A}]")).unwrap();
+    let config = dir.path().join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!("{}\n{FILE_AUTH}", toml::to_string(&whole).unwrap()),
+    )
+    .unwrap();
+    let out = check(&config, "a", "c", "pw-a");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("unknown key") && err.contains("broker.router.id"),
+        "{err}"
+    );
+}
+
+/// Issue 12, item 4: a misspelt required `[broker]` key or table is named with the error.
+#[test]
+fn a_misspelt_required_broker_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), format!("[{ORIGIN_A}]")).unwrap();
+    let config = write_config(dir.path(), FILE_AUTH);
+    let good = std::fs::read_to_string(&config).unwrap();
+    for (from, to, missing) in [
+        (
+            "max_inflight_count",
+            "max_inflight_cout",
+            "max_inflight_count",
+        ),
+        ("[broker.router]", "[broker.routr]", "router"),
+    ] {
+        std::fs::write(&config, good.replacen(from, to, 1)).unwrap();
+        let out = check(&config, "a", "c", "pw-a");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("missing field `{missing}`")), "{err}");
+        let typo = to.trim_matches(['[', ']']);
+        assert!(
+            err.contains("unknown key broker.") && err.contains(typo),
+            "{err}"
+        );
+    }
+}
