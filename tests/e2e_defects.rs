@@ -72,7 +72,7 @@ fn now_secs() -> u64 {
 fn openapi_auth(extra: &str) -> String {
     format!(
         "[auth]\nsource = \"openapi\"\n[auth.openapi]\nendpoint = \"http://127.0.0.1:{}\"\n\
-         region_id = \"cn-test\"\ninstance_id = \"post-cn-test\"\nsnapshot = \"snapshot.json\"\n\
+         region_id = \"cn-hangzhou\"\ninstance_id = \"mqtt-local\"\nsnapshot = \"snapshot.json\"\n\
          {extra}\n",
         free_port()
     )
@@ -175,5 +175,61 @@ fn a_misspelt_required_broker_key_is_named() {
             err.contains("unknown key broker.") && err.contains(typo),
             "{err}"
         );
+    }
+}
+
+const AK_ID: &str = "LTAI5tDefectsKeyId";
+const AK_SECRET: &str = "defects-access-key-secret";
+
+/// The in-process emulator serving `identities` (JSON records, comma-separated) from `dir`.
+fn cloud(dir: &Path, identities: &str) -> common::cloud::Cloud {
+    std::fs::write(dir.join("cloud-identities.json"), format!("[{identities}]")).unwrap();
+    std::fs::write(dir.join("cloud-blacklist.json"), "[]").unwrap();
+    common::cloud::Cloud::start(dir, AK_ID, AK_SECRET)
+}
+
+/// `mqid serve` on the OpenAPI source at `endpoint`, snapshot `snapshot.json`, `extra` lines in
+/// `[auth.openapi]`.
+fn serve_openapi(dir: tempfile::TempDir, endpoint: &str, extra: &str) -> Broker {
+    let auth = format!(
+        "[auth]\nsource = \"openapi\"\n[auth.openapi]\nendpoint = \"{endpoint}\"\n\
+         region_id = \"cn-hangzhou\"\ninstance_id = \"mqtt-local\"\nsnapshot = \"snapshot.json\"\n\
+         refresh_secs = 1\nmax_requests_per_sec = 50\nrequest_timeout_secs = 2\n{extra}\n"
+    );
+    Broker::start_with(
+        dir,
+        &auth,
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", AK_ID),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", AK_SECRET),
+        ],
+    )
+}
+
+const GHOST: &str =
+    r#"{"Username":"ghost","Secret":"ghost-secret","IdentityType":"USER","SignMode":"ORIGIN"}"#;
+
+/// Issue 12, item 8: a snapshot whose `synced_at` is out of range or in the future does not
+/// make start-up panic and is not taken as fresh: it is reported as corrupt and ignored, and the
+/// broker starts from the API.
+#[test]
+fn a_snapshot_synced_in_the_future_is_refused_not_a_panic() {
+    let mut dir = tempfile::tempdir().unwrap();
+    let cloud = cloud(dir.path(), ORIGIN_A);
+    let endpoint = cloud.endpoint();
+    for synced_at in [u64::MAX, now_secs() + 7 * 86_400] {
+        write_snapshot(dir.path(), &synced_at.to_string(), GHOST);
+        let b = serve_openapi(dir, &endpoint, "");
+        let log = b.log();
+        assert!(!log.contains("panicked"), "{synced_at}: {log}");
+        let line = log
+            .lines()
+            .find(|l| l.contains("is corrupt and was not loaded"))
+            .unwrap_or_else(|| panic!("{synced_at}: not reported:\n{log}"));
+        assert!(line.contains("synced_at"), "{line}");
+        assert!(log.contains("no snapshot to start from"), "{log}");
+        assert!(connect(b.v4, Proto::V4, "c1", Some(("a", "pw-a"))).admitted());
+        assert!(!connect(b.v4, Proto::V4, "c2", Some(("ghost", "ghost-secret"))).admitted());
+        dir = b.stop();
     }
 }

@@ -86,7 +86,8 @@ impl SyncHealth {
     }
 
     /// The index in force comes from a pass completed at `synced_at` (wall clock; a snapshot
-    /// loaded at start-up). A time in the future counts as now.
+    /// loaded at start-up). A time in the future counts as now (the snapshot reader refuses one
+    /// more than [`FUTURE_TOLERANCE`](crate::snapshot::FUTURE_TOLERANCE) ahead).
     pub fn loaded_from(&self, synced_at: SystemTime) {
         let age = SystemTime::now()
             .duration_since(synced_at)

@@ -16,6 +16,11 @@ use crate::{Loaded, Origin};
 
 const FORMAT: u32 = 1;
 
+/// How far in the future a snapshot's `synced_at` may be and still be believed (a clock stepped
+/// back a little since the snapshot was written). Beyond it the snapshot is suspect: taking it
+/// as fresh would hide how old its set really is, so it is refused as corrupt.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(60);
+
 #[derive(Serialize)]
 struct SnapshotOut<'a> {
     format: u32,
@@ -161,15 +166,38 @@ pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     if let Some(first) = bad.first() {
         return Err(corrupt(first.to_string()));
     }
+    let synced_at = match snap.synced_at {
+        Some(secs) => Some(
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .ok_or_else(|| corrupt(format!("synced_at {secs} is not a time")))?,
+        ),
+        None => mtime,
+    };
+    if let Some(at) = synced_at {
+        let now = SystemTime::now();
+        if at
+            .duration_since(now)
+            .is_ok_and(|ahead| ahead > FUTURE_TOLERANCE)
+        {
+            let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            return Err(corrupt(format!(
+                "its time of sync ({}, {secs}) is in the future: a wrong clock, or a bad \
+                 file; its age cannot be known",
+                if snap.synced_at.is_some() {
+                    "synced_at"
+                } else {
+                    "the file's modification time"
+                }
+            )));
+        }
+    }
     Ok(Some(Loaded {
         identities,
         blacklist: snap.blacklist,
         skipped: Vec::new(),
         origin: Origin::Snapshot(path.to_owned()),
-        synced_at: match snap.synced_at {
-            Some(secs) => Some(UNIX_EPOCH + Duration::from_secs(secs)),
-            None => mtime,
-        },
+        synced_at,
     }))
 }
 
@@ -190,6 +218,8 @@ mod tests {
     fn round_trip_is_private_and_complete() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/snap.json");
+        // synced_at is whole seconds: take the lower bound before writing
+        let before = SystemTime::now() - Duration::from_secs(1);
         write(&path, &index()).unwrap();
         #[cfg(unix)]
         {
@@ -197,7 +227,6 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
-        let before = SystemTime::now() - Duration::from_secs(1);
         let loaded = read(&path).unwrap().unwrap();
         assert_eq!(loaded.identities.len(), 2);
         let synced_at = loaded.synced_at.unwrap();
@@ -249,5 +278,49 @@ mod tests {
             loaded.synced_at,
             Some(fs::metadata(&path).unwrap().modified().unwrap())
         );
+    }
+
+    /// Issue 12, item 8: no `synced_at` makes reading panic; one beyond what a `SystemTime`
+    /// holds, or in the future, is refused as corrupt.
+    #[test]
+    fn synced_at_out_of_range_or_in_the_future_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        for (synced_at, problem) in [
+            (u64::MAX.to_string(), "synced_at"),
+            ((i64::MAX as u64 + 1).to_string(), "synced_at"),
+            ((now + 86_400).to_string(), "in the future"),
+            ((now + 3600 * 24 * 365 * 100).to_string(), "in the future"),
+        ] {
+            fs::write(
+                &path,
+                format!(r#"{{"format":1,"synced_at":{synced_at},"identities":[],"blacklist":[]}}"#),
+            )
+            .unwrap();
+            let err = read(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("corrupt") && err.contains(problem),
+                "{synced_at}: {err}"
+            );
+        }
+        // a little ahead (a clock stepped back) is believed; not a number is corrupt
+        for (synced_at, ok) in [
+            ((now + 5).to_string(), true),
+            ("0".to_string(), true),
+            ("-1".to_string(), false),
+            ("1e30".to_string(), false),
+            ("18446744073709551616".to_string(), false),
+        ] {
+            fs::write(
+                &path,
+                format!(r#"{{"format":1,"synced_at":{synced_at},"identities":[],"blacklist":[]}}"#),
+            )
+            .unwrap();
+            assert_eq!(read(&path).is_ok(), ok, "{synced_at}");
+        }
     }
 }
