@@ -233,3 +233,51 @@ fn a_snapshot_synced_in_the_future_is_refused_not_a_panic() {
         dir = b.stop();
     }
 }
+
+/// Issue 12, item 7: an identities file that the broker cannot read is read again at every poll,
+/// so that making it readable (`chmod`, which changes neither its size nor its modification time)
+/// applies it. As root, the broker runs as `nobody` and the file is made root's, mode 0600; as
+/// another user, the file is made mode 0000.
+#[cfg(unix)]
+#[test]
+fn a_file_that_becomes_readable_is_applied() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    let dir = tempfile::tempdir().unwrap();
+    let as_root = std::fs::metadata(dir.path()).unwrap().uid() == 0;
+    mode(dir.path(), 0o755).unwrap();
+    let path = dir.path().join("identities.json");
+    std::fs::write(&path, format!("[{ORIGIN_A}]")).unwrap();
+    mode(&path, 0o644).unwrap();
+    let auth = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\nwatch_interval_ms = 50\n";
+    let b = Broker::start_with_command(dir, auth, |cmd| {
+        if as_root {
+            cmd.uid(65534).gid(65534); // nobody
+        }
+    });
+    assert!(connect(b.v4, Proto::V4, "c1", Some(("a", "pw-a"))).admitted());
+
+    // a new version lands unreadable to the broker ...
+    std::fs::write(&path, format!("[{GHOST}]")).unwrap();
+    mode(&path, if as_root { 0o600 } else { 0o000 }).unwrap();
+    eventually(10, "the read error is logged", || {
+        b.log().contains("Permission denied")
+    });
+    assert!(connect(b.v4, Proto::V4, "c2", Some(("a", "pw-a"))).admitted());
+    let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4)); // past the watcher's "recent" window
+                                                           // ... and is made readable, nothing else changed
+    mode(&path, 0o644).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), stamp);
+    eventually(10, "the file, readable again, is applied", || {
+        connect(b.v4, Proto::V4, "c3", Some(("ghost", "ghost-secret"))).admitted()
+    });
+    assert!(!connect(b.v4, Proto::V4, "c4", Some(("a", "pw-a"))).admitted());
+    assert_eq!(
+        b.log().matches("Permission denied").count(),
+        1,
+        "{}",
+        b.log()
+    );
+}

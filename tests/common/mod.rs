@@ -390,3 +390,36 @@ pub fn cargo_metadata() -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+impl Broker {
+    /// As [`Broker::start_with`], with `tweak` applied to the command before it is spawned (to
+    /// run it as another user, say).
+    pub fn start_with_command(
+        dir: tempfile::TempDir,
+        auth_toml: &str,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Broker {
+        let (v4, v5) = (free_port(), free_port());
+        let config = dir.path().join("mqid.toml");
+        std::fs::write(&config, format!("{}\n{auth_toml}", broker_toml(v4, v5))).unwrap();
+        let log = dir.path().join("mqid.log");
+        let mut cmd = mqid();
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        tweak(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn mqid serve");
+        wait_for_port(v4, &mut child, &log);
+        wait_for_port(v5, &mut child, &log);
+        Broker {
+            dir,
+            v4,
+            v5,
+            child,
+            log,
+        }
+    }
+}

@@ -65,9 +65,11 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
-/// Watches the file and applies every valid new version to `shared`. An invalid or unreadable
-/// version is logged once and changes nothing; the file is tried again when it changes next.
-/// Runs until the task is dropped.
+/// Watches the file and applies every valid new version to `shared`. An invalid version is
+/// logged once and changes nothing; the file is tried again when it changes next. A file that
+/// cannot be read (permissions, a missing file, an I/O error) is logged once and read again at
+/// every poll until it can be, since making it readable (`chmod`, a new owner) changes none of
+/// what a poll compares. Runs until the task is dropped.
 ///
 /// Polls every `interval` rather than relying on inotify, so that editors' rename-over saves,
 /// network file systems and bind mounts all work the same. A poll compares the file's size,
@@ -107,26 +109,53 @@ async fn watch(w: Watcher, shared: Arc<SharedIndex>, interval: Duration) {
     } = w;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The read error logged last, while the file cannot be read.
+    let mut unreadable: Option<String> = None;
     loop {
         ticker.tick().await;
         let now = stamp(&path);
-        if now == seen && !recent(&now) {
+        if now == seen && !recent(&now) && unreadable.is_none() {
             continue;
         }
-        let hash = content_hash(&path);
         seen = now;
-        if hash == seen_hash {
+        let hash = match read_hash(&path) {
+            Ok(h) => h,
+            Err(error) => {
+                let e = FileError::Io {
+                    path: path.clone(),
+                    error,
+                }
+                .to_string();
+                if unreadable.as_ref() != Some(&e) {
+                    tracing::error!(
+                        "reload refused, the index in force is unchanged (read again at every \
+                         poll until it can be read): {e}"
+                    );
+                }
+                unreadable = Some(e);
+                seen_hash = None;
+                continue;
+            }
+        };
+        if unreadable.take().is_none() && Some(hash) == seen_hash {
             continue;
         }
-        seen_hash = hash;
+        seen_hash = Some(hash);
         let p = path.clone();
         let shared = shared.clone();
         // Reading, parsing and building an index is CPU work: keep it off the runtime's workers.
         let outcome = tokio::task::spawn_blocking(move || load(&p).map(|l| apply(&shared, l)))
             .await
             .expect("file reload task panicked");
-        if let Err(e) = outcome {
-            tracing::error!("reload refused, the index in force is unchanged: {e}");
+        match outcome {
+            Ok(_) => {}
+            Err(e @ FileError::Io { .. }) => {
+                // unreadable between the hash and the load: read again at the next poll
+                tracing::error!("reload refused, the index in force is unchanged: {e}");
+                unreadable = Some(e.to_string());
+                seen_hash = None;
+            }
+            Err(e) => tracing::error!("reload refused, the index in force is unchanged: {e}"),
         }
     }
 }
@@ -142,11 +171,15 @@ fn recent(stamp: &Option<Stamp>) -> bool {
 }
 
 fn content_hash(path: &Path) -> Option<u64> {
+    read_hash(path).ok()
+}
+
+fn read_hash(path: &Path) -> std::io::Result<u64> {
     use std::hash::{Hash, Hasher};
-    let body = std::fs::read(path).ok()?;
+    let body = std::fs::read(path)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut h);
-    Some(h.finish())
+    Ok(h.finish())
 }
 
 #[cfg(test)]
