@@ -250,7 +250,9 @@ fn a_file_that_becomes_readable_is_applied() {
     let path = dir.path().join("identities.json");
     std::fs::write(&path, format!("[{ORIGIN_A}]")).unwrap();
     mode(&path, 0o644).unwrap();
-    let auth = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\nwatch_interval_ms = 50\n";
+    // the new version replaces the whole set: no share rule here (item 6)
+    let auth = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\nwatch_interval_ms = 50\n\
+                max_removal_percent = 100\n";
     let b = Broker::start_with_command(dir, auth, |cmd| {
         if as_root {
             cmd.uid(65534).gid(65534); // nobody
@@ -280,4 +282,118 @@ fn a_file_that_becomes_readable_is_applied() {
         "{}",
         b.log()
     );
+}
+
+fn user(name: &str) -> String {
+    format!(
+        r#"{{"Username":"{name}","Secret":"{name}-secret","IdentityType":"USER","SignMode":"ORIGIN"}}"#
+    )
+}
+
+fn users(names: &[&str]) -> String {
+    let records: Vec<String> = names.iter().map(|n| user(n)).collect();
+    format!("[{}]", records.join(","))
+}
+
+fn admits(b: &Broker, name: &str) -> bool {
+    connect(
+        b.v4,
+        Proto::V4,
+        &format!("{name}-c"),
+        Some((name, &format!("{name}-secret"))),
+    )
+    .admitted()
+}
+
+/// Issue 12, item 6, file source: `[]` or a file that removes more than `max_removal_percent`
+/// of the identities in force is refused with an ERROR naming the setting, and the index in
+/// force stays; an ordinary change still applies; an empty file at start-up stops it; and
+/// `allow_empty` lets an empty file through.
+#[test]
+fn an_empty_or_gutted_identities_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("identities.json");
+    std::fs::write(&path, users(&["u1", "u2", "u3", "u4"])).unwrap();
+    let auth = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\nwatch_interval_ms = 50\n";
+    let b = Broker::start_with(dir, auth, &[]);
+    assert!(admits(&b, "u1"));
+
+    std::fs::write(&path, "[]").unwrap();
+    eventually(10, "the empty file is refused", || {
+        b.log().contains("allow_empty")
+    });
+    let line = b
+        .log()
+        .lines()
+        .find(|l| l.contains("allow_empty"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains("ERROR") && line.contains("identities.json"),
+        "{line}"
+    );
+    assert!(admits(&b, "u1"), "an empty file emptied the index");
+
+    // three of four removed (75 % > 50 %)
+    std::fs::write(&path, users(&["u1", "n1", "n2", "n3"])).unwrap();
+    eventually(10, "the gutting file is refused", || {
+        b.log().contains("max_removal_percent = 50")
+    });
+    assert!(admits(&b, "u2") && !admits(&b, "n1"));
+
+    // two of four removed (50 %): applied
+    std::fs::write(&path, users(&["u1", "u2", "n1", "n2"])).unwrap();
+    eventually(10, "an ordinary change applies", || admits(&b, "n1"));
+    assert!(!admits(&b, "u3"));
+    let dir = b.stop();
+
+    // start-up: an empty file stops it, naming the setting
+    std::fs::write(&path, "[]").unwrap();
+    let config = write_config(dir.path(), FILE_AUTH);
+    let out = mqid()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("allow_empty"), "{err}");
+
+    // allowed: the empty file applies
+    let b = Broker::start_with(dir, &format!("{auth}allow_empty = true\n"), &[]);
+    std::fs::write(&path, users(&["u1"])).unwrap();
+    eventually(10, "u1 admitted", || admits(&b, "u1"));
+    std::fs::write(&path, "[]").unwrap();
+    eventually(10, "the allowed empty file applies", || !admits(&b, "u1"));
+}
+
+/// Issue 12, item 6, OpenAPI source: a pass that returns no identity is refused (ERROR naming
+/// `allow_empty`), the index in force stays, and the next good pass applies.
+#[test]
+fn an_empty_openapi_pass_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = cloud(dir.path(), users(&["u1", "u2"]).trim_matches(['[', ']']));
+    let endpoint = cloud.endpoint();
+    let b = serve_openapi(dir, &endpoint, "");
+    assert!(admits(&b, "u1"));
+    std::fs::write(b.dir.path().join("cloud-identities.json"), "[]").unwrap();
+    eventually(15, "the empty pass is refused", || {
+        b.log().contains("allow_empty")
+    });
+    let log = b.log();
+    let line = log.lines().find(|l| l.contains("allow_empty")).unwrap();
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(admits(&b, "u1"), "an empty pass emptied the index");
+    // and the snapshot still holds the last good set
+    let snap = mqid_sync::snapshot::read(&b.dir.path().join("snapshot.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(snap.identities.len(), 2);
+    std::fs::write(
+        b.dir.path().join("cloud-identities.json"),
+        users(&["u1", "u2", "u3"]),
+    )
+    .unwrap();
+    eventually(15, "the next good pass applies", || admits(&b, "u3"));
 }

@@ -128,8 +128,8 @@ fn start_source(
     match auth.source {
         SourceKind::File => {
             let path = auth.file.clone().expect("validated: file is set");
-            let watcher = file::Watcher::new(path.clone());
-            let loaded = file::load(&path)?;
+            let watcher = file::Watcher::new(path.clone()).with_guard(auth.guard());
+            let loaded = file::load_guarded(&path, &auth.guard(), &shared.load_full())?;
             let origin = loaded.origin.clone();
             apply(shared, loaded);
             let every = Duration::from_millis(auth.watch_interval_ms);
@@ -153,8 +153,19 @@ fn start_source(
                 snapshot: api.snapshot.clone(),
                 every: Duration::from_secs(api.refresh_secs),
                 health: health.clone(),
+                guard: auth.guard(),
             };
-            let from_snapshot = api.snapshot.as_deref().and_then(load_snapshot);
+            let from_snapshot = api
+                .snapshot
+                .as_deref()
+                .and_then(load_snapshot)
+                .filter(|loaded| {
+                    let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+                    if let Err(e) = &refused {
+                        tracing::error!("{}: {e}; starting without it", loaded.origin);
+                    }
+                    refused.is_ok()
+                });
             let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
                     // Serve from the snapshot at once; the first pass brings it up to date. Its

@@ -30,6 +30,17 @@ pub struct AuthConfig {
     /// `[auth.limits]`: failed-auth limiting, on by default.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Whether a set with no identity may replace the index (see [`crate::guard`]).
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// The largest share of the identities in force, in percent, that one new set may remove;
+    /// 100 = any (see [`crate::guard`]).
+    #[serde(default = "default_max_removal_percent")]
+    pub max_removal_percent: u32,
+}
+
+fn default_max_removal_percent() -> u32 {
+    crate::guard::Guard::default().max_removal_percent
 }
 
 /// `[auth.limits]`: after `max_failures` bad passwords for one (username, client id) pair
@@ -286,7 +297,21 @@ impl AuthConfig {
             }
         }
         self.limits.validate()?;
+        if self.max_removal_percent > 100 {
+            return Err(bad(
+                "max_removal_percent",
+                format!("{} is outside 0..=100", self.max_removal_percent),
+            ));
+        }
         Ok(())
+    }
+
+    /// The guard against losing identities that these settings describe.
+    pub fn guard(&self) -> crate::guard::Guard {
+        crate::guard::Guard {
+            allow_empty: self.allow_empty,
+            max_removal_percent: self.max_removal_percent,
+        }
     }
 }
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use mqid_core::SharedIndex;
+use mqid_core::{Index, SharedIndex};
 
+use crate::guard::{Guard, Refused};
 use crate::{apply, Loaded, Origin};
 
 /// An identities file that could not be used. The message already holds the cause, so the
@@ -25,6 +26,9 @@ pub enum FileError {
         path: PathBuf,
         error: mqid_core::ListError,
     },
+    /// Valid, but refused by the [`Guard`] (empty, or removes too much).
+    #[error("identities file {path}: {error}")]
+    Refused { path: PathBuf, error: Refused },
 }
 
 /// Reads and validates the identities file at `path`.
@@ -44,6 +48,19 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
         origin: Origin::File(path.to_owned()),
         synced_at: None,
     })
+}
+
+/// Reads and validates the identities file at `path`, and checks it with `guard` against the
+/// index in force `in_force` (at start-up, the empty index).
+pub fn load_guarded(path: &Path, guard: &Guard, in_force: &Index) -> Result<Loaded, FileError> {
+    let loaded = load(path)?;
+    guard
+        .check(in_force, &loaded.identities)
+        .map_err(|error| FileError::Refused {
+            path: path.to_owned(),
+            error,
+        })?;
+    Ok(loaded)
 }
 
 /// What identifies one version of the file without reading it.
@@ -83,16 +100,25 @@ pub struct Watcher {
     path: PathBuf,
     seen: Option<Stamp>,
     seen_hash: Option<u64>,
+    guard: Guard,
 }
 
 impl Watcher {
-    /// Remembers the file at `path` as it is now.
+    /// Remembers the file at `path` as it is now. New versions are checked by the default
+    /// [`Guard`] (see [`with_guard`](Self::with_guard)).
     pub fn new(path: PathBuf) -> Self {
         Watcher {
             seen: stamp(&path),
             seen_hash: content_hash(&path),
             path,
+            guard: Guard::default(),
         }
+    }
+
+    /// Checks every new version with `guard` before it replaces the index.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// Polls until the task is dropped.
@@ -106,6 +132,7 @@ async fn watch(w: Watcher, shared: Arc<SharedIndex>, interval: Duration) {
         path,
         mut seen,
         mut seen_hash,
+        guard,
     } = w;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -144,9 +171,13 @@ async fn watch(w: Watcher, shared: Arc<SharedIndex>, interval: Duration) {
         let p = path.clone();
         let shared = shared.clone();
         // Reading, parsing and building an index is CPU work: keep it off the runtime's workers.
-        let outcome = tokio::task::spawn_blocking(move || load(&p).map(|l| apply(&shared, l)))
-            .await
-            .expect("file reload task panicked");
+        let outcome = tokio::task::spawn_blocking(move || {
+            // the index in force is released before `apply`, which waits for its last reader
+            let loaded = load_guarded(&p, &guard, &shared.load_full())?;
+            Ok(apply(&shared, loaded))
+        })
+        .await
+        .expect("file reload task panicked");
         match outcome {
             Ok(_) => {}
             Err(e @ FileError::Io { .. }) => {
@@ -227,7 +258,11 @@ mod tests {
         let path = dir.path().join("ids.json");
         std::fs::write(&path, ONE).unwrap();
         let shared = Arc::new(SharedIndex::new(Index::empty()));
-        let watcher = Watcher::new(path.clone());
+        // each version replaces all of the last one: no share rule here (see the guard's tests)
+        let watcher = Watcher::new(path.clone()).with_guard(Guard {
+            allow_empty: false,
+            max_removal_percent: 100,
+        });
         apply(&shared, load(&path).unwrap());
         assert!(admits(&shared, "a", "pw-a"));
         let task = tokio::spawn(watcher.run(shared.clone(), Duration::from_millis(20)));
