@@ -397,3 +397,24 @@ fn an_empty_openapi_pass_is_refused() {
     .unwrap();
     eventually(15, "the next good pass applies", || admits(&b, "u3"));
 }
+
+/// Issue 12, item 12: a client id over 64 characters is refused at CONNECT (as ApsaraMQ
+/// refuses it), reason `client_id_too_long`, even under a `USER` identity that admits any
+/// client id; 64 characters (counted as characters, not bytes) are admitted.
+#[test]
+fn a_client_id_over_64_characters_is_refused() {
+    let b = Broker::with_file(&format!("[{ORIGIN_A}]"));
+    for proto in [Proto::V4, Proto::V5] {
+        let port = b.port(proto);
+        let at_limit = "é".repeat(64);
+        assert!(connect(port, proto, &at_limit, Some(("a", "pw-a"))).admitted());
+        let over = "c".repeat(65);
+        assert!(!connect(port, proto, &over, Some(("a", "pw-a"))).admitted());
+    }
+    let log = b.log();
+    assert!(log.contains("reason=\"client_id_too_long\""), "{log}");
+    let config = b.dir.path().join("mqid.toml");
+    let out = check(&config, "a", &"c".repeat(65), "pw-a");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("client_id_too_long"));
+}
