@@ -58,3 +58,41 @@ fn the_readmes_secret_outputs_are_ignored() {
         );
     }
 }
+
+/// Issue 12, item 16: the docs a user reads stand on their own in a clone: every relative link of
+/// README.md and docs/*.md points at a file of the repository, and nothing points outside it.
+#[test]
+fn the_docs_link_only_into_the_repository() {
+    let root = root().canonicalize().unwrap();
+    let mut pages = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            pages.push(p);
+        }
+    }
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        assert!(
+            !text.contains("../shared") && !text.contains("shared/docs"),
+            "{} refers to the design docs outside the repository",
+            page.display()
+        );
+        for link in text.split("](").skip(1) {
+            let target = link.split([')', ' ']).next().unwrap();
+            if target.contains("://") || target.starts_with('#') || target.is_empty() {
+                continue;
+            }
+            let path = target.split('#').next().unwrap();
+            let resolved = page.parent().unwrap().join(path);
+            let resolved = resolved
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{}: link {target}: {e}", page.display()));
+            assert!(
+                resolved.starts_with(&root),
+                "{}: link {target} leaves the repository",
+                page.display()
+            );
+        }
+    }
+}
