@@ -1,6 +1,8 @@
 //! The repository itself: what a user of a fresh clone relies on (ignored outputs, the README's
 //! links, the minimum Rust version).
 
+mod common;
+
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -37,17 +39,12 @@ fn the_readmes_secret_outputs_are_ignored() {
         .find_map(|l| l.trim().strip_prefix("snapshot = \""))
         .and_then(|l| l.split('"').next())
         .expect("the example config has a snapshot");
-    // relative to config/: its first component under the repository root
-    let from_root = Path::new("config").join(snapshot);
-    let first = from_root
-        .components()
-        .skip_while(|c| matches!(c, std::path::Component::Normal(n) if *n == "config"))
-        .skip_while(|c| matches!(c, std::path::Component::ParentDir))
-        .next()
-        .expect("a path")
-        .as_os_str()
-        .to_string_lossy()
-        .into_owned();
+    // relative to config/: "../state/…" is state/ under the repository root
+    let first = snapshot
+        .strip_prefix("../")
+        .and_then(|p| p.split('/').next())
+        .expect("the example snapshot is outside config/, in a folder of its own")
+        .to_owned();
     outputs.push(first);
     for out in &outputs {
         assert!(
@@ -95,4 +92,56 @@ fn the_docs_link_only_into_the_repository() {
             );
         }
     }
+}
+
+/// `1.89` and `1.89.0` alike, as (major, minor, patch).
+fn version(v: &str) -> [u64; 3] {
+    let mut out = [0; 3];
+    for (slot, part) in out.iter_mut().zip(v.split('.')) {
+        *slot = part.parse().unwrap_or(0);
+    }
+    out
+}
+
+/// Issue 12, item 15: the workspace's `rust-version` is not below the `rust-version` of any
+/// dependency in the lock file (for the host platform, as `cargo metadata` reports them), and
+/// the README states the same minimum.
+#[test]
+fn rust_version_is_not_below_any_dependencys() {
+    let meta = common::cargo_metadata();
+    let members: Vec<&str> = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    let packages = meta["packages"].as_array().unwrap();
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "mqid")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("mqid sets rust-version")
+        .to_owned();
+    let mut needed: Vec<([u64; 3], String)> = packages
+        .iter()
+        .filter(|p| !members.contains(&p["id"].as_str().unwrap()))
+        .filter_map(|p| {
+            let rv = p["rust_version"].as_str()?;
+            let (name, v) = (p["name"].as_str()?, p["version"].as_str()?);
+            Some((version(rv), format!("{name} {v} needs {rv}")))
+        })
+        .collect();
+    needed.sort();
+    let (highest, who) = needed
+        .last()
+        .expect("some dependency states a rust-version");
+    assert!(
+        version(&ours) >= *highest,
+        "rust-version {ours} is below what the lock file needs: {who}"
+    );
+    let readme = read("README.md");
+    assert!(
+        readme.contains(&format!("Rust toolchain ({ours} or newer")),
+        "the README does not state the minimum Rust version {ours}"
+    );
 }
