@@ -423,3 +423,22 @@ impl Broker {
         }
     }
 }
+
+/// The Python interpreter of the test peers (paho-mqtt, Alibaba's SDKs): `MQID_TEST_PYTHON`,
+/// which `./scripts/test` exports for the virtual environment it creates, else that virtual
+/// environment (`target/test-venv`) if a run of the script left one. Panics, saying what to do,
+/// when there is neither: the tests that need it never pass without having run it.
+pub fn test_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MQID_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "MQID_TEST_PYTHON is not set and {} does not exist: run ./scripts/test, which creates \
+         that virtual environment with tests/python/requirements.txt (or set MQID_TEST_PYTHON to \
+         a Python that has them)",
+        venv.display()
+    );
+    venv
+}
