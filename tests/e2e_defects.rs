@@ -418,3 +418,45 @@ fn a_client_id_over_64_characters_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("client_id_too_long"));
 }
+
+/// Issue 12, item 3: a listener whose port is taken stops start-up with a non-zero exit that
+/// names the address, and the broker never says it is ready.
+#[test]
+fn a_listener_that_cannot_bind_stops_start_up() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), format!("[{ORIGIN_A}]")).unwrap();
+    let config = dir.path().join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!("{}\n{FILE_AUTH}", broker_toml(free_port(), port)),
+    )
+    .unwrap();
+    let mut child = mqid()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mqid serve kept running with a listener that cannot bind");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{status}: {err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("[broker.v5.1]"), "{err}");
+    assert!(!err.contains("mqid ready"), "{err}");
+    drop(taken);
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bind_check;
 pub mod check;
 pub mod emulator;
 pub mod serve;

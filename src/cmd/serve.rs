@@ -22,6 +22,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     let source =
         start_source(&config.auth, &shared, &gate).context("the broker was not started")?;
 
+    super::bind_check::check(&broker_config).context("the broker was not started")?;
     let mut authenticator = Authenticator::new(shared.clone()).with_stale_gate(gate);
     if let Some(limits) = config.auth.limits.limits() {
         authenticator = authenticator.with_limiter(limits);
