@@ -460,3 +460,57 @@ fn a_listener_that_cannot_bind_stops_start_up() {
     assert!(!err.contains("mqid ready"), "{err}");
     drop(taken);
 }
+
+/// Issue 12, item 11: SIGTERM and SIGINT stop `mqid serve` with one log line and exit status 0
+/// (not killed by the signal), whether or not a client is connected.
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sigint_stop_cleanly() {
+    use std::os::unix::process::ExitStatusExt;
+    for signal in ["TERM", "INT"] {
+        let mut b = Broker::with_file(&format!("[{ORIGIN_A}]"));
+        // a connected client, left connected
+        let mut client = rumqttc::MqttOptions::new("held", "127.0.0.1", b.v4);
+        client.set_credentials("a", "pw-a");
+        let (_c, mut conn) = rumqttc::Client::new(client, 10);
+        match conn.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))) => {}
+            other => panic!("the client was not admitted: {other:?}"),
+        }
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &b.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let exit = loop {
+            if let Some(s) = b.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIG{signal}: still running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let log = b.log();
+        assert_eq!(
+            (exit.code(), exit.signal()),
+            (Some(0), None),
+            "SIG{signal}: {exit}\n{log}"
+        );
+        assert_eq!(
+            log.matches(&format!("SIG{signal} received")).count(),
+            1,
+            "{log}"
+        );
+        // the client sees its connection closed
+        let closed = (0..50).any(|_| {
+            matches!(
+                conn.recv_timeout(std::time::Duration::from_millis(200)),
+                Ok(Err(_))
+            )
+        });
+        assert!(closed, "SIG{signal}: the client's connection stayed open");
+    }
+}

@@ -5,6 +5,7 @@ pub mod bind_check;
 pub mod check;
 pub mod emulator;
 pub mod serve;
+pub mod shutdown;
 pub mod sign;
 pub mod sync;
 

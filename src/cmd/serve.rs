@@ -14,6 +14,7 @@ use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
+    super::shutdown::install()?;
     let mut broker_config = config.broker;
     let shared = Arc::new(SharedIndex::new(Index::empty()));
     let gate = Arc::new(StaleGate::new());

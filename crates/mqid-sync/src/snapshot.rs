@@ -7,6 +7,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mqid_core::{Identity, Index, RawIdentity};
@@ -108,9 +109,21 @@ pub fn write_identities_file(path: &Path, index: &Index) -> Result<(), SnapshotE
     })
 }
 
+/// Held while a file is written by [`write_private_atomically`].
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Waits until no snapshot or identities file is being written, and keeps any new write from
+/// starting while the returned guard lives: a process about to exit holds it, so that no write is
+/// cut short (and no temporary file is left behind).
+pub fn hold_writes() -> MutexGuard<'static, ()> {
+    WRITING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Writes `body` to `path` through a temporary file in the same folder: created 0600, fsynced,
-/// renamed over `path`, and the folder fsynced. A crash leaves the old file or the new one.
+/// renamed over `path`, and the folder fsynced. A crash leaves the old file or the new one; a
+/// clean exit waits for the write to end (see [`hold_writes`]).
 pub fn write_private_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let _writing = hold_writes();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
