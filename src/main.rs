@@ -53,9 +53,11 @@ enum Command {
     },
     /// Serve QueryCustomAuthIdentity and QueryCustomAuthConnectBlack locally, from files, as the
     /// ApsaraMQ OpenAPI does (signatures, paging, errors), for tests and demos.
+    #[cfg(feature = "dev-tools")]
     OpenapiEmulator(cmd::emulator::Args),
     /// Benchmarks of the CONNECT hot path, the index at scale and the CONNECT rate
     /// (docs/performance.md). Build with --release.
+    #[cfg(feature = "dev-tools")]
     Bench {
         #[command(subcommand)]
         what: cmd::bench::BenchCommand,
@@ -75,7 +77,9 @@ fn main() -> ExitCode {
             password,
         } => cmd::check::run(&config, &username, &client_id, &password),
         Command::Sync { config, out } => cmd::sync::run(&config, out.as_deref()),
+        #[cfg(feature = "dev-tools")]
         Command::OpenapiEmulator(args) => cmd::emulator::run(args),
+        #[cfg(feature = "dev-tools")]
         Command::Bench { what } => cmd::bench::run(what),
     };
     match result {

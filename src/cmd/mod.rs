@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+#[cfg(feature = "dev-tools")]
 pub mod bench;
 pub mod bind_check;
 pub mod check;
+#[cfg(feature = "dev-tools")]
 pub mod emulator;
 pub mod serve;
 pub mod shutdown;

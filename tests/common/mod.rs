@@ -442,3 +442,15 @@ pub fn test_python() -> PathBuf {
     );
     venv
 }
+
+/// `mqid` for the subcommands of the `dev-tools` feature (`openapi-emulator`, `bench`); panics,
+/// saying how to build them, when this `mqid` was built without it.
+pub fn mqid_dev_tools() -> Command {
+    let help = mqid().arg("--help").output().expect("run mqid --help");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("openapi-emulator"),
+        "this mqid was built without the dev-tools feature (openapi-emulator, bench): run \
+         ./scripts/test, or cargo test --features dev-tools"
+    );
+    mqid()
+}
