@@ -514,3 +514,26 @@ fn sigterm_and_sigint_stop_cleanly() {
         assert!(closed, "SIG{signal}: the client's connection stayed open");
     }
 }
+
+/// Issue 12, item 13: `mqid bench logging` runs end to end (two `mqid serve` processes, default
+/// logging and RUST_LOG=off, one publisher and one subscriber each); the figures are for the
+/// benchmark, here only that both configurations moved messages.
+#[test]
+fn logging_bench_smoke() {
+    let out = mqid_dev_tools()
+        .args(["bench", "logging", "--quick", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["payload"], 64);
+    for key in ["default_median", "off_median", "by_hand_median", "ratio"] {
+        let v = report[key].as_f64().unwrap();
+        assert!(v.is_finite() && v > 0.0, "{key} = {v}: {report}");
+    }
+}

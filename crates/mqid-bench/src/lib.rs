@@ -20,6 +20,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod connect;
+pub mod logging;
 pub mod refresh;
 pub mod scale;
 pub mod stats;
