@@ -14,6 +14,7 @@ use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
+    super::shutdown::install()?;
     let mut broker_config = config.broker;
     let shared = Arc::new(SharedIndex::new(Index::empty()));
     let gate = Arc::new(StaleGate::new());
@@ -22,6 +23,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     let source =
         start_source(&config.auth, &shared, &gate).context("the broker was not started")?;
 
+    super::bind_check::check(&broker_config).context("the broker was not started")?;
     let mut authenticator = Authenticator::new(shared.clone()).with_stale_gate(gate);
     if let Some(limits) = config.auth.limits.limits() {
         authenticator = authenticator.with_limiter(limits);
@@ -127,9 +129,9 @@ fn start_source(
     let rt = runtime()?;
     match auth.source {
         SourceKind::File => {
-            let path = auth.file.clone().expect("validated: file is set");
-            let watcher = file::Watcher::new(path.clone());
-            let loaded = file::load(&path)?;
+            let files = file::Files::from_config(auth);
+            let watcher = file::Watcher::for_files(files.clone()).with_guard(auth.guard());
+            let loaded = files.load_guarded(&auth.guard(), &shared.load_full())?;
             let origin = loaded.origin.clone();
             apply(shared, loaded);
             let every = Duration::from_millis(auth.watch_interval_ms);
@@ -153,8 +155,19 @@ fn start_source(
                 snapshot: api.snapshot.clone(),
                 every: Duration::from_secs(api.refresh_secs),
                 health: health.clone(),
+                guard: auth.guard(),
             };
-            let from_snapshot = api.snapshot.as_deref().and_then(load_snapshot);
+            let from_snapshot = api
+                .snapshot
+                .as_deref()
+                .and_then(load_snapshot)
+                .filter(|loaded| {
+                    let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+                    if let Err(e) = &refused {
+                        tracing::error!("{}: {e}; starting without it", loaded.origin);
+                    }
+                    refused.is_ok()
+                });
             let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
                     // Serve from the snapshot at once; the first pass brings it up to date. Its

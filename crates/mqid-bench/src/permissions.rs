@@ -115,7 +115,7 @@ fn rule(t: IdentityType, topic: String, action: PermitAction, effect: Effect) ->
 /// Rule `k` of a session: even `k` are `USER` rules, odd ones `CLIENT` rules; one in eight is a
 /// `DENY`. Literal rules name one device's topic; wildcard rules are of four shapes.
 fn session_rule(k: usize, mix: Mix) -> Permission {
-    let t = if k % 2 == 0 {
+    let t = if k.is_multiple_of(2) {
         IdentityType::User
     } else {
         IdentityType::Client
@@ -123,7 +123,7 @@ fn session_rule(k: usize, mix: Mix) -> Permission {
     let literal = match mix {
         Mix::Literal => true,
         Mix::Wildcard => false,
-        Mix::Mixed => k % 2 == 1 || k % 4 == 0,
+        Mix::Mixed => !k.is_multiple_of(2) || k.is_multiple_of(4),
     };
     let deny = k % 8 == 7;
     let effect = if deny { Effect::Deny } else { Effect::Allow };
@@ -405,7 +405,7 @@ fn check_row(rules: usize, mix: Mix, opts: &PermissionsOpts, routing_ns: f64) ->
 /// distinct.
 fn fleet_rule(i: usize, identities: usize) -> Permission {
     let n = (i / 2) % identities.max(1);
-    let (identity_type, identity) = if i % 2 == 0 {
+    let (identity_type, identity) = if i.is_multiple_of(2) {
         (IdentityType::User, synth::username(n))
     } else {
         (IdentityType::Client, synth::client_id(n))

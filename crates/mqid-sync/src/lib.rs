@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod file;
+pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod refresh;
