@@ -18,6 +18,7 @@ fn permissions_bench_smoke() {
     };
     let report = run(&opts, &mut |_| {}).expect("the bench runs");
     assert_eq!(report.routing.publishes, 2_000);
+    assert_eq!(report.routing.runs, 3);
     assert_eq!(
         report.routing.received, 2_000,
         "rumqttd delivered every PUBLISH"
