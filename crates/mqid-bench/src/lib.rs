@@ -15,7 +15,8 @@
 //! * [`connect`]: real MQTT clients (rumqttc) against in-process rumqttd brokers, without auth and
 //!   with mqid installed.
 //!
-//! The only `unsafe` code is the counting allocator in [`alloc`], which a bench binary may install
+//! The only `unsafe` code is the counting allocator in [`alloc`] and one `clock_gettime` call in
+//! [`permissions`], which a bench binary may install
 //! as its `#[global_allocator]` (the `mqid` binary does not).
 #![deny(unsafe_code)]
 

@@ -29,7 +29,10 @@ fn permissions_bench_smoke() {
     assert_eq!(report.checks.len(), 2 * Mix::ALL.len());
     for c in &report.checks {
         assert!(c.publish_ns > 0.0 && c.deliver_ns > 0.0, "{c:?}");
-        assert!(c.publish_cpu_ns.is_some() && c.deliver_cpu_ns.is_some(), "{c:?}");
+        assert!(
+            c.publish_cpu_ns.is_some() && c.deliver_cpu_ns.is_some(),
+            "{c:?}"
+        );
         // The probes are spread: some allowed, some refused.
         assert!(c.allowed_share > 0.0 && c.allowed_share < 1.0, "{c:?}");
     }
