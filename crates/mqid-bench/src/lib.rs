@@ -15,9 +15,9 @@
 //! * [`connect`]: real MQTT clients (rumqttc) against in-process rumqttd brokers, without auth and
 //!   with mqid installed.
 //!
-//! The only `unsafe` code is the counting allocator in [`alloc`] and one `clock_gettime` call in
-//! [`permissions`], which a bench binary may install
-//! as its `#[global_allocator]` (the `mqid` binary does not).
+//! The only `unsafe` code is the counting allocator in [`alloc`], which a bench binary may install
+//! as its `#[global_allocator]` (the `mqid` binary does not), and one `clock_gettime` call in
+//! [`permissions`].
 #![deny(unsafe_code)]
 
 pub mod alloc;

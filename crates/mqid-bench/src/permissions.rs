@@ -223,6 +223,11 @@ pub struct PermissionsReport {
     pub bench: &'static str,
     pub machine: String,
     pub routing: Routing,
+    /// Reference floor: one `std::collections::HashSet<String>::contains(topic)` over 100 literal
+    /// topics (SipHash of the topic and one probe), CPU ns, on the same probes as the checks.
+    pub hashset_lookup_cpu_ns: Option<f64>,
+    /// That lookup / routing one QoS 0 PUBLISH (CPU).
+    pub hashset_lookup_ratio: Option<f64>,
     pub checks: Vec<CheckRow>,
     pub build: BuildRow,
     pub targets: Vec<Target>,
@@ -305,6 +310,20 @@ pub fn run(
             checks.push(check_row(rules, mix, opts, &routing));
         }
     }
+    let reference = {
+        let set: std::collections::HashSet<String> =
+            (0..100).map(|k| format!("fleet/{k}/telemetry")).collect();
+        let topics = session_topics(100, 1 << 12, 0x7091c5 ^ 100);
+        let mask = topics.len() - 1;
+        let mut k = 0usize;
+        let mut jobs = vec![Job::new("hashset", |iters| {
+            for _ in 0..iters {
+                k = (k + 1) & mask;
+                black_box(set.contains(black_box(topics[k].as_str())));
+            }
+        })];
+        sample_wall_and_cpu(&mut jobs, opts.per_case, opts.sample)[0].2
+    };
     progress(&format!(
         "build: {} identities, {} rules",
         opts.build_identities, opts.build_rules
@@ -325,9 +344,15 @@ pub fn run(
             0.05,
         ));
     }
+    let hashset_lookup_ratio = match (reference, routing.cpu_ns_per_publish) {
+        (Some(c), Some(r)) => Some(ratio(c, r)),
+        _ => None,
+    };
     Ok(PermissionsReport {
         bench: "permissions",
         machine: crate::machine(),
+        hashset_lookup_cpu_ns: reference,
+        hashset_lookup_ratio,
         routing,
         checks,
         build,
@@ -675,6 +700,12 @@ impl fmt::Display for PermissionsReport {
                 c.publish_ratio,
                 c.deliver_ratio,
                 c.allowed_share * 100.0
+            )?;
+        }
+        if let (Some(c), Some(r)) = (self.hashset_lookup_cpu_ns, self.hashset_lookup_ratio) {
+            writeln!(
+                f,
+                "reference: one HashSet<String>::contains(topic) (SipHash + probe): {c:.1} ns CPU = {r:.4} of routing"
             )?;
         }
         let b = &self.build;

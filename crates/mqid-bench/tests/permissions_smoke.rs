@@ -40,6 +40,7 @@ fn permissions_bench_smoke() {
     assert_eq!(report.build.rules_kept, 3_000);
     assert!(report.build.resolve_ns > 0.0);
     assert_eq!(report.targets.len(), 2);
+    assert!(report.hashset_lookup_cpu_ns.is_some_and(|c| c > 0.0));
     let text = report.to_string();
     assert!(text.contains("rumqttd routes one QoS 0 PUBLISH"), "{text}");
     let json = serde_json::to_value(&report).unwrap();
