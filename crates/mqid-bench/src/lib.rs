@@ -16,7 +16,8 @@
 //!   with mqid installed.
 //!
 //! The only `unsafe` code is the counting allocator in [`alloc`], which a bench binary may install
-//! as its `#[global_allocator]` (the `mqid` binary does not).
+//! as its `#[global_allocator]` (the `mqid` binary does not), and one `clock_gettime` call in
+//! [`permissions`].
 #![deny(unsafe_code)]
 
 pub mod alloc;
