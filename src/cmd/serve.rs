@@ -1,4 +1,5 @@
-//! `mqid serve`: rumqttd with mqid's CONNECT check on every listener, and the index kept current.
+//! `mqid serve`: rumqttd's router behind mqid's own listeners (the edge), and the index kept
+//! current.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,14 +8,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mqid_core::{Index, SharedIndex, StaleGate};
-use mqid_rumqttd::{install, listeners, Authenticator};
+use mqid_rumqttd::edge::{Edge, EdgeCounts, EdgeOptions};
+use mqid_rumqttd::Authenticator;
 use mqid_sync::health::{publish_index_metrics, SyncHealth};
 use mqid_sync::refresh::{load_snapshot, Refresher};
 use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    let mut broker_config = config.broker;
+    let broker_config = config.broker;
+    // What the edge cannot honour is refused before anything is loaded or bound.
+    mqid_rumqttd::edge::check(&broker_config).context("the broker was not started")?;
     let shared = Arc::new(SharedIndex::new(Index::empty()));
     let gate = Arc::new(StaleGate::new());
 
@@ -27,20 +31,33 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         authenticator = authenticator.with_limiter(limits);
     }
     let authenticator = Arc::new(authenticator);
-    let n =
-        install(&mut broker_config, authenticator.clone()).context("the broker was not started")?;
 
-    // The refresher runs on its own thread and runtime, away from rumqttd's listener threads.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mqid-edge")
+        .build()
+        .context("cannot start the edge's runtime")?;
+    // Every listener is bound (and [prometheus] installed) before anything else starts.
+    let edge = rt
+        .block_on(Edge::start(
+            &broker_config,
+            authenticator.clone(),
+            EdgeOptions::default(),
+        ))
+        .context("the broker was not started")?;
+
+    // The refresher runs on its own thread and runtime, away from the edge's.
     std::thread::Builder::new()
         .name("mqid-sync".into())
         .spawn(source.refresher)
         .context("cannot start the refresher thread")?;
     // Staleness and metrics: once a second, on a thread of their own, so that neither a long
-    // pass nor a listener can hold them up.
+    // pass nor a connection can hold them up.
     let watcher = Watcher {
         health: source.health.clone(),
         shared: shared.clone(),
         authenticator,
+        edge: edge.counts().clone(),
         publish: broker_config.prometheus.is_some(),
     };
     std::thread::Builder::new()
@@ -48,9 +65,10 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         .spawn(move || watcher.run())
         .context("cannot start the watcher thread")?;
 
-    for (key, name, addr) in listeners(&broker_config) {
-        tracing::info!(listener = %key, %name, %addr, "mqid check installed");
+    for (key, name, addr) in edge.listeners() {
+        tracing::info!(listener = %key, %name, %addr, "listening");
     }
+    let n = edge.listeners().len();
     let stats = shared.load().stats();
     let age = source.health.as_ref().and_then(|h| h.age(Instant::now()));
     let synced = match age {
@@ -66,9 +84,32 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         "mqid ready: index loaded from {}{synced} ({stats}); serving CONNECTs on {n} listeners",
         source.origin
     );
-    let mut broker = rumqttd::Broker::new(broker_config);
-    broker.start().context("rumqttd stopped")?;
+    rt.block_on(shutdown_signal());
+    tracing::info!("mqid stopping on signal");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 type Background = Box<dyn FnOnce() + Send>;
@@ -88,6 +129,7 @@ struct Watcher {
     health: Option<Arc<SyncHealth>>,
     shared: Arc<SharedIndex>,
     authenticator: Arc<Authenticator>,
+    edge: Arc<EdgeCounts>,
     /// Whether rumqttd exports metrics (`[broker.prometheus]`).
     publish: bool,
 }
@@ -101,6 +143,7 @@ impl Watcher {
             }
             if self.publish {
                 self.authenticator.publish_metrics();
+                self.edge.publish();
                 publish_index_metrics(&self.shared);
                 if let Some(h) = &self.health {
                     h.publish_metrics();

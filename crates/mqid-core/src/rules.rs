@@ -27,7 +27,9 @@ use std::sync::Arc;
 use crate::{Index, Permission};
 
 /// What happens to a topic no applicable rule matches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum NoMatch {
     /// Refused (the default, as in the cloud).

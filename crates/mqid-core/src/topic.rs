@@ -22,7 +22,9 @@ pub enum TopicError {
     Nul,
     #[error("it is longer than 65535 bytes")]
     TooLong,
-    #[error("a shared subscription is $share/<group>/<filter> with a non-empty group without wildcards")]
+    #[error(
+        "a shared subscription is $share/<group>/<filter> with a non-empty group without wildcards"
+    )]
     BadShare,
 }
 
