@@ -14,6 +14,12 @@
 //!   matches T; otherwise allowed when an applicable `ALLOW` rule with `SUB`/`PUB_SUB` matches T
 //!   (so a rule withdrawn while connected stops delivery too).
 //! * Nothing matches: [`NoMatch`] decides (deny by default).
+//! * The rule reported as deciding ([`TopicDecision::rule`]) is, for a refusal, the first
+//!   matching `DENY` rule and, for an allowance, the first matching `ALLOW` rule, in the order the
+//!   source listed them, the `USER` rules before the `CLIENT` rules.
+//! * An invalid topic name or filter (or a malformed `$share/...`) is refused
+//!   ([`TopicReason::InvalidTopic`]); when the source carries no rules at all, everything is
+//!   allowed without looking ([`TopicReason::NotEnforced`]).
 //!
 //! # Cost
 //!
@@ -21,10 +27,33 @@
 //! hash lookups and two `Arc` clones: no allocation. [`SessionRules::may_publish`],
 //! [`may_deliver`](SessionRules::may_deliver) and [`may_subscribe`](SessionRules::may_subscribe)
 //! allocate nothing and take no lock.
+//!
+//! A front end without a session (`mqid check`, an HTTP authorizer) resolves per question:
+//! `SessionRules::resolve(&index, u, c, no_match).may_publish(t)` costs the two lookups more.
+//!
+//! # Layout
+//!
+//! One [`RuleSet`] per identity, shared by `Arc` between the generation and the sessions:
+//!
+//! * **literal rules** (no wildcard) in a hash table keyed by topic: one probe per PUBLISH;
+//! * **wildcard rules** in a level trie: a node has its literal children (sorted, binary
+//!   search), a `+` child, and per (`PUB`/`SUB`, `ALLOW`/`DENY`) the first rule that ends there
+//!   and the first that ends there in `#`. A topic walks the trie once, branching where both a
+//!   literal child and a `+` child fit; each node is visited at most once, so the cost is bounded
+//!   by the topic's levels times the rules' `+` branching, not by the number of rules. The walk
+//!   recurses only at such branches, so rules with more than [`MAX_TRIE_PLUS`] `+` levels are kept
+//!   apart and matched one by one with [`topic::matches`] (bounded stack on any input);
+//! * subscriptions are rare: a SUBSCRIBE scans the set's rules with [`topic::covers`].
 
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-use crate::{Index, Permission};
+use hashbrown::HashTable;
+
+use crate::topic;
+use crate::{Effect, IdentityType, Index, Permission};
 
 /// What happens to a topic no applicable rule matches.
 #[derive(
@@ -39,27 +68,365 @@ pub enum NoMatch {
     Allow,
 }
 
-/// The compiled rules of one generation, keyed by identity. Immutable; shared by the index and
-/// by the sessions that resolved from it.
-pub struct Permissions {
-    _private: (),
+/// A wildcard rule with more `+` levels than this is matched apart, not through the trie (whose
+/// walk recurses once per `+` branch).
+pub const MAX_TRIE_PLUS: usize = 32;
+
+/// "No rule" in a rule number.
+const NONE: u32 = u32::MAX;
+
+/// Slots of [`Marks`]: `dir + 0` is the first `ALLOW` rule, `dir + 1` the first `DENY` rule.
+const PUB: usize = 0;
+const SUB: usize = 2;
+
+/// Per (direction, effect), the number of the first rule (in its [`RuleSet`]) that applies.
+#[derive(Clone, Copy, Debug)]
+struct Marks([u32; 4]);
+
+impl Marks {
+    const EMPTY: Marks = Marks([NONE; 4]);
+
+    fn mark(&mut self, rule: u32, p: &Permission) {
+        let deny = usize::from(p.effect == Effect::Deny);
+        for (dir, on) in [
+            (PUB, p.permit_action.covers_pub()),
+            (SUB, p.permit_action.covers_sub()),
+        ] {
+            let slot = &mut self.0[dir + deny];
+            if on && *slot == NONE {
+                *slot = rule;
+            }
+        }
+    }
+}
+
+/// What matched in one direction: the first `ALLOW` and the first `DENY` rule (lowest numbers).
+#[derive(Clone, Copy)]
+struct Found {
+    allow: u32,
+    deny: u32,
+}
+
+impl Found {
+    const NOTHING: Found = Found {
+        allow: NONE,
+        deny: NONE,
+    };
+
+    /// Keeps the lowest rule numbers: the rule that decides is the first in the source's order,
+    /// whatever the path that found it.
+    #[inline]
+    fn add(&mut self, marks: &Marks, dir: usize) {
+        self.allow = self.allow.min(marks.0[dir]);
+        self.deny = self.deny.min(marks.0[dir + 1]);
+    }
+}
+
+/// A node of the wildcard trie.
+struct Node {
+    /// Literal children, sorted by level.
+    children: Box<[(Box<str>, u32)]>,
+    /// The `+` child, or `NONE`.
+    plus: u32,
+    /// Rules ending here in `#` (they match this level's topic and every topic below).
+    hash: Marks,
+    /// Rules ending exactly here.
+    end: Marks,
+}
+
+impl Node {
+    #[inline]
+    fn child(&self, level: &str) -> u32 {
+        match self.children.binary_search_by(|(k, _)| (**k).cmp(level)) {
+            Ok(i) => self.children[i].1,
+            Err(_) => NONE,
+        }
+    }
+}
+
+/// A literal rule's entry: the number of a rule with that topic (the key), and the marks of all
+/// of the set's rules with that topic.
+struct Literal {
+    rule: u32,
+    marks: Marks,
 }
 
 /// The compiled rules of one identity (one `USER` username or one `CLIENT` client id).
 pub struct RuleSet {
-    _private: (),
+    /// The identity's rules, duplicates removed, in the order they came.
+    rules: Vec<Permission>,
+    /// Rules without wildcards, by topic (hashed with the generation's hasher).
+    literal: HashTable<Literal>,
+    /// The wildcard trie; `nodes[0]` is the root. Empty when the set has no wildcard rule.
+    nodes: Vec<Node>,
+    /// Wildcard rules with more than [`MAX_TRIE_PLUS`] `+` levels.
+    deep: Vec<u32>,
+}
+
+impl RuleSet {
+    /// Compiles one identity's rules; `hasher` keys the literal table.
+    fn build(mut rules: Vec<Permission>, hasher: &RandomState) -> Self {
+        if rules.len() > 1 {
+            let mut seen = HashSet::with_capacity(rules.len());
+            let keep: Vec<bool> = rules
+                .iter()
+                .map(|p| seen.insert((p.topic.as_str(), p.permit_action, p.effect)))
+                .collect();
+            drop(seen);
+            let mut keep = keep.into_iter();
+            rules.retain(|_| keep.next().unwrap_or(true));
+        }
+        rules.shrink_to_fit();
+        assert!(
+            rules.len() < NONE as usize,
+            "one identity has more than 2^32-1 topic rules"
+        );
+
+        let mut literal = HashTable::new();
+        let mut deep = Vec::new();
+        let mut trie = TrieBuilder::default();
+        for (n, p) in rules.iter().enumerate() {
+            let n = n as u32;
+            if !p.topic.contains(['+', '#']) {
+                let hash = hasher.hash_one(p.topic.as_str());
+                let found =
+                    literal.find_mut(hash, |l: &Literal| rules[l.rule as usize].topic == p.topic);
+                match found {
+                    Some(l) => l.marks.mark(n, p),
+                    None => {
+                        let mut marks = Marks::EMPTY;
+                        marks.mark(n, p);
+                        literal.insert_unique(hash, Literal { rule: n, marks }, |l| {
+                            hasher.hash_one(rules[l.rule as usize].topic.as_str())
+                        });
+                    }
+                }
+            } else if p.topic.split('/').filter(|l| *l == "+").count() > MAX_TRIE_PLUS {
+                deep.push(n);
+            } else {
+                trie.insert(&p.topic, n, p);
+            }
+        }
+        literal.shrink_to_fit(|l| hasher.hash_one(rules[l.rule as usize].topic.as_str()));
+        deep.shrink_to_fit();
+        let nodes = trie.finish();
+        RuleSet {
+            rules,
+            literal,
+            nodes,
+            deep,
+        }
+    }
+
+    /// The identity's rules (duplicates removed), in the order they came.
+    pub fn rules(&self) -> &[Permission] {
+        &self.rules
+    }
+
+    /// Whether the set has literal rules (and so wants the topic's hash).
+    fn has_literals(&self) -> bool {
+        !self.literal.is_empty()
+    }
+
+    /// The rules of direction `dir` that match topic name `topic` (valid); `hash` is its hash
+    /// under the generation's hasher when the set has literal rules.
+    fn matching(&self, topic: &str, hash: u64, dir: usize) -> Found {
+        let mut found = Found::NOTHING;
+        if self.has_literals() {
+            let rules = &self.rules;
+            if let Some(l) = self
+                .literal
+                .find(hash, |l| rules[l.rule as usize].topic == topic)
+            {
+                found.add(&l.marks, dir);
+            }
+        }
+        if !self.nodes.is_empty() {
+            self.walk(0, topic.split('/'), topic.starts_with('$'), dir, &mut found);
+        }
+        for &n in &self.deep {
+            let p = &self.rules[n as usize];
+            if topic::matches(&p.topic, topic) {
+                let mut marks = Marks::EMPTY;
+                marks.mark(n, p);
+                found.add(&marks, dir);
+            }
+        }
+        found
+    }
+
+    /// Walks the trie from `node` with the levels left of the topic. `dollar`: at the root of a
+    /// topic whose first level starts with `$`, where `+` and `#` do not apply.
+    fn walk(
+        &self,
+        mut node: u32,
+        mut levels: std::str::Split<'_, char>,
+        mut dollar: bool,
+        dir: usize,
+        found: &mut Found,
+    ) {
+        loop {
+            let n = &self.nodes[node as usize];
+            if !dollar {
+                found.add(&n.hash, dir);
+            }
+            let Some(level) = levels.next() else {
+                found.add(&n.end, dir);
+                return;
+            };
+            let (literal, plus) = (n.child(level), if dollar { NONE } else { n.plus });
+            dollar = false;
+            node = match (literal, plus) {
+                (NONE, NONE) => return,
+                (NONE, p) => p,
+                (l, NONE) => l,
+                (l, p) => {
+                    self.walk(p, levels.clone(), false, dir, found);
+                    l
+                }
+            };
+        }
+    }
+
+    /// The rules of direction `SUB` that cover filter `filter` (valid, `$share` stripped).
+    fn covering(&self, filter: &str) -> Found {
+        let mut found = Found::NOTHING;
+        for (n, p) in self.rules.iter().enumerate() {
+            if p.permit_action.covers_sub() && topic::covers(&p.topic, filter) {
+                let mut marks = Marks::EMPTY;
+                marks.mark(n as u32, p);
+                found.add(&marks, SUB);
+                if found.deny != NONE {
+                    // Rules are scanned in order: this is the first deny rule.
+                    break;
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Builds the trie of a [`RuleSet`]: children found through a map while building, then stored
+/// sorted in their parent.
+#[derive(Default)]
+struct TrieBuilder<'a> {
+    nodes: Vec<Node>,
+    children: HashMap<(u32, &'a str), u32>,
+}
+
+impl<'a> TrieBuilder<'a> {
+    fn new_node(&mut self) -> u32 {
+        self.nodes.push(Node {
+            children: Box::default(),
+            plus: NONE,
+            hash: Marks::EMPTY,
+            end: Marks::EMPTY,
+        });
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn insert(&mut self, filter: &'a str, rule: u32, p: &Permission) {
+        if self.nodes.is_empty() {
+            self.new_node();
+        }
+        let mut node = 0u32;
+        for level in filter.split('/') {
+            node = match level {
+                "#" => {
+                    self.nodes[node as usize].hash.mark(rule, p);
+                    return;
+                }
+                "+" => match self.nodes[node as usize].plus {
+                    NONE => {
+                        let child = self.new_node();
+                        self.nodes[node as usize].plus = child;
+                        child
+                    }
+                    child => child,
+                },
+                _ => match self.children.get(&(node, level)) {
+                    Some(&child) => child,
+                    None => {
+                        let child = self.new_node();
+                        self.children.insert((node, level), child);
+                        child
+                    }
+                },
+            };
+        }
+        self.nodes[node as usize].end.mark(rule, p);
+    }
+
+    fn finish(mut self) -> Vec<Node> {
+        let mut lists: Vec<Vec<(Box<str>, u32)>> = Vec::new();
+        lists.resize_with(self.nodes.len(), Vec::new);
+        for ((parent, level), child) in self.children {
+            lists[parent as usize].push((level.into(), child));
+        }
+        for (node, mut list) in self.nodes.iter_mut().zip(lists) {
+            list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            node.children = list.into_boxed_slice();
+        }
+        self.nodes.shrink_to_fit();
+        self.nodes
+    }
+}
+
+/// The compiled rules of one generation, keyed by identity. Immutable; shared by the index and
+/// by the sessions that resolved from it.
+pub struct Permissions {
+    users: HashMap<Box<str>, Arc<RuleSet>>,
+    clients: HashMap<Box<str>, Arc<RuleSet>>,
+    /// Keys every set's literal table, so that a topic is hashed once per question.
+    hasher: RandomState,
+    len: usize,
 }
 
 impl Permissions {
     /// Compiles `rules` (already validated). Later duplicates of an identical rule are dropped.
     pub fn build(rules: impl IntoIterator<Item = Permission>) -> Self {
-        let _ = rules.into_iter();
-        todo!("Permissions::build")
+        let mut all: Vec<Permission> = rules.into_iter().collect();
+        // Stable: each identity's rules keep their order.
+        all.sort_by(|a, b| {
+            let key = |p: &Permission| (p.identity_type == IdentityType::Client, p.identity.len());
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.identity.cmp(&b.identity))
+        });
+        let hasher = RandomState::new();
+        let (mut users, mut clients) = (HashMap::new(), HashMap::new());
+        let mut len = 0;
+        let mut it = all.into_iter().peekable();
+        while let Some(first) = it.next() {
+            let t = first.identity_type;
+            let mut group = vec![first];
+            while let Some(p) =
+                it.next_if(|p| p.identity_type == t && p.identity == group[0].identity)
+            {
+                group.push(p);
+            }
+            let set = RuleSet::build(group, &hasher);
+            len += set.rules.len();
+            let key: Box<str> = set.rules[0].identity.as_str().into();
+            let map = match t {
+                IdentityType::User => &mut users,
+                IdentityType::Client => &mut clients,
+            };
+            map.insert(key, Arc::new(set));
+        }
+        users.shrink_to_fit();
+        clients.shrink_to_fit();
+        Permissions {
+            users,
+            clients,
+            hasher,
+            len,
+        }
     }
 
     /// Number of rules.
     pub fn len(&self) -> usize {
-        todo!("Permissions::len")
+        self.len
     }
 
     /// Whether there are no rules.
@@ -69,7 +436,28 @@ impl Permissions {
 
     /// Every rule, in no particular order (for the snapshot and `mqid sync --permissions-out`).
     pub fn rules(&self) -> impl Iterator<Item = &Permission> {
-        std::iter::empty()
+        self.users
+            .values()
+            .chain(self.clients.values())
+            .flat_map(|set| set.rules.iter())
+    }
+
+    /// The rules of one identity: `USER` rules are keyed by username, `CLIENT` rules by client id.
+    pub fn rule_set(&self, identity_type: IdentityType, identity: &str) -> Option<&Arc<RuleSet>> {
+        match identity_type {
+            IdentityType::User => self.users.get(identity),
+            IdentityType::Client => self.clients.get(identity),
+        }
+    }
+}
+
+impl fmt::Debug for Permissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permissions")
+            .field("rules", &self.len)
+            .field("users", &self.users.len())
+            .field("clients", &self.clients.len())
+            .finish()
     }
 }
 
@@ -113,50 +501,692 @@ pub struct TopicDecision<'a> {
     pub rule: Option<&'a Permission>,
 }
 
+impl fmt::Display for TopicDecision<'_> {
+    /// One line fit for a log or `mqid check`: what was decided and which rule decided.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.allowed { "allowed" } else { "refused" };
+        match (self.reason, self.rule) {
+            (_, Some(rule)) => write!(f, "{verdict} by rule: {rule}"),
+            (TopicReason::NotEnforced, None) => write!(
+                f,
+                "{verdict}: the source carries no topic permissions (nothing is enforced)"
+            ),
+            (TopicReason::NoMatchDeny, None) => {
+                write!(
+                    f,
+                    "{verdict}: no applicable rule matches (no_match = \"deny\")"
+                )
+            }
+            (TopicReason::NoMatchAllow, None) => {
+                write!(
+                    f,
+                    "{verdict}: no applicable rule matches (no_match = \"allow\")"
+                )
+            }
+            (TopicReason::InvalidTopic, None) => {
+                write!(f, "{verdict}: not a valid MQTT topic name or filter")
+            }
+            (reason, None) => write!(f, "{verdict} ({})", reason.as_str()),
+        }
+    }
+}
+
 /// A session's applicable rules, resolved once at CONNECT and kept by the session. Tagged with
 /// the index generation it came from: [`refresh`](SessionRules::refresh) re-resolves when a
 /// newer index is in force, so permission changes apply to the next packet without a reconnect.
 #[derive(Clone)]
 pub struct SessionRules {
-    _private: (),
+    generation: u64,
+    no_match: NoMatch,
+    /// Whether the index carries rules at all.
+    enforced: bool,
+    /// The generation's topic hasher, when one of the sets has literal rules.
+    hasher: Option<RandomState>,
+    user: Option<Arc<RuleSet>>,
+    client: Option<Arc<RuleSet>>,
+}
+
+/// Up to the first `ALLOW` and the first `DENY` rule that matched, across the session's sets.
+#[derive(Default)]
+struct Verdict<'a> {
+    allow: Option<&'a Permission>,
+    deny: Option<&'a Permission>,
+}
+
+impl<'a> Verdict<'a> {
+    fn add(&mut self, set: &'a RuleSet, found: Found) {
+        let rule = |n: u32| (n != NONE).then(|| &set.rules[n as usize]);
+        self.allow = self.allow.or_else(|| rule(found.allow));
+        self.deny = self.deny.or_else(|| rule(found.deny));
+    }
 }
 
 impl SessionRules {
-    /// The rules that govern (username, client id) under `index`. No allocation.
+    /// The rules that govern (username, client id) under `index`: the `USER` rules of
+    /// `username` and the `CLIENT` rules of `client_id`. No allocation.
     pub fn resolve(index: &Index, username: &str, client_id: &str, no_match: NoMatch) -> Self {
-        let _ = (index, username, client_id, no_match);
-        todo!("SessionRules::resolve")
+        let Some(permissions) = index.permissions() else {
+            return SessionRules {
+                generation: index.generation(),
+                no_match,
+                enforced: false,
+                hasher: None,
+                user: None,
+                client: None,
+            };
+        };
+        let user = permissions.users.get(username).cloned();
+        let client = permissions.clients.get(client_id).cloned();
+        let literals = [&user, &client]
+            .into_iter()
+            .flatten()
+            .any(|s| s.has_literals());
+        SessionRules {
+            generation: index.generation(),
+            no_match,
+            enforced: true,
+            hasher: literals.then(|| permissions.hasher.clone()),
+            user,
+            client,
+        }
     }
 
     /// The generation of the index these rules came from.
     pub fn generation(&self) -> u64 {
-        todo!()
+        self.generation
+    }
+
+    /// Whether rules are enforced at all (the index carries permissions).
+    pub fn enforced(&self) -> bool {
+        self.enforced
+    }
+
+    /// What decides a topic no applicable rule matches.
+    pub fn no_match(&self) -> NoMatch {
+        self.no_match
+    }
+
+    /// The applicable rules: the `USER` rules of the username, then the `CLIENT` rules of the
+    /// client id.
+    pub fn rules(&self) -> impl Iterator<Item = &Permission> {
+        self.sets().flat_map(|s| s.rules.iter())
     }
 
     /// Re-resolves from `index` when it is of another generation; returns whether it did.
+    /// No allocation; dropping the last reference to an older generation's rule sets frees
+    /// them here.
     pub fn refresh(&mut self, index: &Index, username: &str, client_id: &str) -> bool {
-        let _ = (index, username, client_id);
-        todo!()
+        if index.generation() == self.generation {
+            return false;
+        }
+        *self = SessionRules::resolve(index, username, client_id, self.no_match);
+        true
     }
 
     /// May this session publish to topic name `topic`? (Also the will check.)
     pub fn may_publish(&self, topic: &str) -> TopicDecision<'_> {
-        let _ = topic;
-        todo!()
+        self.on_topic(topic, PUB)
     }
 
     /// May this session subscribe to `filter` (a `$share/G/F` filter is judged on F)?
     pub fn may_subscribe(&self, filter: &str) -> TopicDecision<'_> {
-        let _ = filter;
-        todo!()
+        if !self.enforced {
+            return Self::not_enforced();
+        }
+        let Ok(filter) = topic::strip_share(filter) else {
+            return Self::invalid();
+        };
+        let mut verdict = Verdict::default();
+        for set in self.sets() {
+            verdict.add(set, set.covering(filter));
+            if verdict.deny.is_some() {
+                break;
+            }
+        }
+        self.conclude(verdict)
     }
 
     /// May a message on topic name `topic` be delivered to this session?
     pub fn may_deliver(&self, topic: &str) -> TopicDecision<'_> {
-        let _ = topic;
-        todo!()
+        self.on_topic(topic, SUB)
+    }
+
+    fn sets(&self) -> impl Iterator<Item = &RuleSet> {
+        [&self.user, &self.client]
+            .into_iter()
+            .flatten()
+            .map(|s| &**s)
+    }
+
+    fn on_topic(&self, topic: &str, dir: usize) -> TopicDecision<'_> {
+        if !self.enforced {
+            return Self::not_enforced();
+        }
+        if topic::check_name(topic).is_err() {
+            return Self::invalid();
+        }
+        let hash = self.hasher.as_ref().map_or(0, |h| h.hash_one(topic));
+        let mut verdict = Verdict::default();
+        for set in self.sets() {
+            verdict.add(set, set.matching(topic, hash, dir));
+            if verdict.deny.is_some() {
+                break;
+            }
+        }
+        self.conclude(verdict)
+    }
+
+    fn conclude<'a>(&self, verdict: Verdict<'a>) -> TopicDecision<'a> {
+        match verdict {
+            Verdict {
+                deny: Some(rule), ..
+            } => TopicDecision {
+                allowed: false,
+                reason: TopicReason::DenyRule,
+                rule: Some(rule),
+            },
+            Verdict {
+                allow: Some(rule), ..
+            } => TopicDecision {
+                allowed: true,
+                reason: TopicReason::AllowRule,
+                rule: Some(rule),
+            },
+            _ => match self.no_match {
+                NoMatch::Deny => TopicDecision {
+                    allowed: false,
+                    reason: TopicReason::NoMatchDeny,
+                    rule: None,
+                },
+                NoMatch::Allow => TopicDecision {
+                    allowed: true,
+                    reason: TopicReason::NoMatchAllow,
+                    rule: None,
+                },
+            },
+        }
+    }
+
+    fn not_enforced() -> TopicDecision<'static> {
+        TopicDecision {
+            allowed: true,
+            reason: TopicReason::NotEnforced,
+            rule: None,
+        }
+    }
+
+    fn invalid() -> TopicDecision<'static> {
+        TopicDecision {
+            allowed: false,
+            reason: TopicReason::InvalidTopic,
+            rule: None,
+        }
     }
 }
 
-#[allow(dead_code)]
-fn _keep(_: Option<Arc<RuleSet>>) {}
+impl fmt::Debug for SessionRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRules")
+            .field("generation", &self.generation)
+            .field("enforced", &self.enforced)
+            .field("no_match", &self.no_match)
+            .field("rules", &self.rules().count())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parse_permission_list, Identity, PermitAction, Secret, SignMode};
+
+    /// Rules in the API's JSON format (the file source's), parsed as the sources parse them.
+    fn rules(json: &str) -> Vec<Permission> {
+        parse_permission_list(json.as_bytes()).expect("test rules parse")
+    }
+
+    fn rule(
+        identity_type: &str,
+        identity: &str,
+        topic: &str,
+        action: &str,
+        effect: &str,
+    ) -> String {
+        format!(
+            r#"{{"Identity":"{identity}","IdentityType":"{identity_type}","Topic":"{topic}","PermitAction":"{action}","Effect":"{effect}"}}"#
+        )
+    }
+
+    fn index_with(rules_json: &[String]) -> Index {
+        let list = rules(&format!("[{}]", rules_json.join(",")));
+        let id = Identity {
+            username: "u".into(),
+            secret: Secret::new("s"),
+            identity_type: IdentityType::User,
+            client_id: None,
+            sign_mode: SignMode::Origin,
+        };
+        Index::build([id], [])
+            .0
+            .with_permissions(Some(Permissions::build(list)))
+    }
+
+    fn session(index: &Index, no_match: NoMatch) -> SessionRules {
+        SessionRules::resolve(index, "u", "c", no_match)
+    }
+
+    /// (allowed, reason, the deciding rule's topic and effect)
+    fn outcome(d: TopicDecision<'_>) -> (bool, TopicReason, Option<(String, Effect)>) {
+        (
+            d.allowed,
+            d.reason,
+            d.rule.map(|r| (r.topic.clone(), r.effect)),
+        )
+    }
+
+    fn by(
+        allowed: bool,
+        topic: &str,
+        effect: Effect,
+    ) -> (bool, TopicReason, Option<(String, Effect)>) {
+        let reason = match effect {
+            Effect::Allow => TopicReason::AllowRule,
+            Effect::Deny => TopicReason::DenyRule,
+        };
+        (allowed, reason, Some((topic.to_string(), effect)))
+    }
+
+    fn none(reason: TopicReason) -> (bool, TopicReason, Option<(String, Effect)>) {
+        let allowed = matches!(reason, TopicReason::NoMatchAllow | TopicReason::NotEnforced);
+        (allowed, reason, None)
+    }
+
+    #[test]
+    fn hash_allowed_secret_denied_subscribe_ok_delivery_refused() {
+        let ix = index_with(&[
+            rule("USER", "u", "#", "SUB", "ALLOW"),
+            rule("USER", "u", "a/secret", "SUB", "DENY"),
+        ]);
+        let s = session(&ix, NoMatch::Deny);
+        assert_eq!(outcome(s.may_subscribe("#")), by(true, "#", Effect::Allow));
+        assert_eq!(
+            outcome(s.may_deliver("a/secret")),
+            by(false, "a/secret", Effect::Deny)
+        );
+        assert_eq!(
+            outcome(s.may_deliver("a/public")),
+            by(true, "#", Effect::Allow)
+        );
+        // Subscribing to the denied topic itself, or to a filter inside it, is refused.
+        assert_eq!(
+            outcome(s.may_subscribe("a/secret")),
+            by(false, "a/secret", Effect::Deny)
+        );
+        // `a/+` is not covered by the deny rule: allowed, and delivery filters `a/secret`.
+        assert_eq!(
+            outcome(s.may_subscribe("a/+")),
+            by(true, "#", Effect::Allow)
+        );
+        // SUB rules say nothing about publishing.
+        assert_eq!(
+            outcome(s.may_publish("a/public")),
+            none(TopicReason::NoMatchDeny)
+        );
+    }
+
+    #[test]
+    fn user_and_client_rules_are_united() {
+        let ix = index_with(&[
+            rule("USER", "fleet", "fleet/+/status", "PUB", "ALLOW"),
+            rule("CLIENT", "dev-1", "dev/dev-1/#", "PUB_SUB", "ALLOW"),
+            rule("CLIENT", "dev-1", "fleet/dev-2/status", "PUB", "DENY"),
+            rule("CLIENT", "dev-2", "dev/dev-2/#", "PUB_SUB", "ALLOW"),
+            rule("USER", "other", "#", "PUB_SUB", "ALLOW"),
+        ]);
+        let s = SessionRules::resolve(&ix, "fleet", "dev-1", NoMatch::Deny);
+        assert_eq!(s.rules().count(), 3);
+        assert_eq!(
+            outcome(s.may_publish("fleet/dev-1/status")),
+            by(true, "fleet/+/status", Effect::Allow)
+        );
+        assert_eq!(
+            outcome(s.may_publish("dev/dev-1/x/y")),
+            by(true, "dev/dev-1/#", Effect::Allow)
+        );
+        // The CLIENT deny rule overrides the USER allow rule.
+        assert_eq!(
+            outcome(s.may_publish("fleet/dev-2/status")),
+            by(false, "fleet/dev-2/status", Effect::Deny)
+        );
+        // dev-2's rules and user "other"'s rules do not apply to this session.
+        assert_eq!(
+            outcome(s.may_publish("dev/dev-2/x")),
+            none(TopicReason::NoMatchDeny)
+        );
+        assert_eq!(
+            outcome(s.may_subscribe("other")),
+            none(TopicReason::NoMatchDeny)
+        );
+        // Same client id with another username: only the CLIENT rules.
+        let s = SessionRules::resolve(&ix, "nobody", "dev-1", NoMatch::Deny);
+        assert_eq!(s.rules().count(), 2);
+        assert_eq!(
+            outcome(s.may_publish("fleet/dev-1/status")),
+            none(TopicReason::NoMatchDeny)
+        );
+        assert_eq!(
+            outcome(s.may_deliver("dev/dev-1")),
+            by(true, "dev/dev-1/#", Effect::Allow)
+        );
+    }
+
+    #[test]
+    fn no_match_allow_and_deny() {
+        let ix = index_with(&[rule("USER", "u", "a/#", "PUB", "DENY")]);
+        let deny = session(&ix, NoMatch::Deny);
+        let allow = session(&ix, NoMatch::Allow);
+        assert_eq!(
+            outcome(deny.may_publish("b")),
+            none(TopicReason::NoMatchDeny)
+        );
+        assert_eq!(
+            outcome(allow.may_publish("b")),
+            none(TopicReason::NoMatchAllow)
+        );
+        assert_eq!(
+            outcome(allow.may_subscribe("b/#")),
+            none(TopicReason::NoMatchAllow)
+        );
+        assert_eq!(
+            outcome(allow.may_deliver("a/x")),
+            none(TopicReason::NoMatchAllow)
+        );
+        // A deny rule decides whatever no_match says.
+        assert_eq!(
+            outcome(allow.may_publish("a")),
+            by(false, "a/#", Effect::Deny)
+        );
+        // A session with no rule at all.
+        let stranger = SessionRules::resolve(&ix, "x", "y", NoMatch::Deny);
+        assert_eq!(stranger.rules().count(), 0);
+        assert_eq!(
+            outcome(stranger.may_publish("a")),
+            none(TopicReason::NoMatchDeny)
+        );
+    }
+
+    #[test]
+    fn no_permissions_means_not_enforced() {
+        let ix = Index::empty();
+        let s = SessionRules::resolve(&ix, "u", "c", NoMatch::Deny);
+        assert!(!s.enforced());
+        for d in [
+            s.may_publish("a"),
+            s.may_subscribe("#"),
+            s.may_deliver("$SYS/x"),
+        ] {
+            assert_eq!(outcome(d), none(TopicReason::NotEnforced));
+        }
+        // An empty rule list is enforced: nothing matches.
+        let ix = Index::empty().with_permissions(Some(Permissions::build([])));
+        let s = SessionRules::resolve(&ix, "u", "c", NoMatch::Deny);
+        assert!(s.enforced());
+        assert_eq!(outcome(s.may_publish("a")), none(TopicReason::NoMatchDeny));
+    }
+
+    #[test]
+    fn shared_subscriptions_are_judged_on_their_filter() {
+        let ix = index_with(&[
+            rule("USER", "u", "jobs/#", "SUB", "ALLOW"),
+            rule("USER", "u", "jobs/admin/#", "SUB", "DENY"),
+        ]);
+        let s = session(&ix, NoMatch::Allow);
+        assert_eq!(
+            outcome(s.may_subscribe("$share/workers/jobs/+")),
+            by(true, "jobs/#", Effect::Allow)
+        );
+        assert_eq!(
+            outcome(s.may_subscribe("$share/workers/jobs/admin/x")),
+            by(false, "jobs/admin/#", Effect::Deny)
+        );
+        for bad in [
+            "$share/workers",
+            "$share//jobs/a",
+            "$share/w+/jobs",
+            "$share/w#/jobs",
+            "$share/workers/",
+            "$share/g/a/#/b",
+            "a/#/b",
+            "a+",
+            "",
+        ] {
+            assert_eq!(
+                outcome(s.may_subscribe(bad)),
+                none(TopicReason::InvalidTopic),
+                "{bad:?}"
+            );
+            assert!(!s.may_subscribe(bad).allowed);
+        }
+        for bad in ["a/+", "#", "", "a\0b"] {
+            assert_eq!(
+                outcome(s.may_publish(bad)),
+                none(TopicReason::InvalidTopic),
+                "{bad:?}"
+            );
+            assert_eq!(
+                outcome(s.may_deliver(bad)),
+                none(TopicReason::InvalidTopic),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_will_is_a_publish_check() {
+        // A front end checks the will with may_publish: PUB rules decide it, SUB rules do not.
+        let ix = index_with(&[
+            rule("CLIENT", "c", "will/c", "PUB", "ALLOW"),
+            rule("CLIENT", "c", "will/other", "SUB", "ALLOW"),
+        ]);
+        let s = session(&ix, NoMatch::Deny);
+        assert_eq!(
+            outcome(s.may_publish("will/c")),
+            by(true, "will/c", Effect::Allow)
+        );
+        assert_eq!(
+            outcome(s.may_publish("will/other")),
+            none(TopicReason::NoMatchDeny)
+        );
+    }
+
+    #[test]
+    fn pub_sub_and_pub_sub_govern_their_own_directions() {
+        let ix = index_with(&[
+            rule("USER", "u", "p", "PUB", "ALLOW"),
+            rule("USER", "u", "s", "SUB", "ALLOW"),
+            rule("USER", "u", "ps/+", "PUB_SUB", "ALLOW"),
+            rule("USER", "u", "ps/no", "PUB", "DENY"),
+            rule("USER", "u", "ps/nosub", "SUB", "DENY"),
+        ]);
+        let s = session(&ix, NoMatch::Deny);
+        let cases = [
+            // topic, publish, subscribe, deliver
+            ("p", true, false, false),
+            ("s", false, true, true),
+            ("ps/x", true, true, true),
+            ("ps/no", false, true, true),
+            ("ps/nosub", true, false, false),
+        ];
+        for (topic, publish, subscribe, deliver) in cases {
+            assert_eq!(s.may_publish(topic).allowed, publish, "publish {topic}");
+            assert_eq!(
+                s.may_subscribe(topic).allowed,
+                subscribe,
+                "subscribe {topic}"
+            );
+            assert_eq!(s.may_deliver(topic).allowed, deliver, "deliver {topic}");
+        }
+        // An ALLOW for SUB covers a filter only when it covers all of it.
+        assert!(s.may_subscribe("ps/+").allowed);
+        assert!(!s.may_subscribe("ps/#").allowed);
+        assert!(!s.may_subscribe("+").allowed);
+    }
+
+    #[test]
+    fn dollar_topics_need_their_own_rules() {
+        let ix = index_with(&[
+            rule("USER", "u", "#", "PUB_SUB", "ALLOW"),
+            rule("USER", "u", "+/status", "PUB_SUB", "ALLOW"),
+            rule("USER", "u", "$SYS/broker/+", "SUB", "ALLOW"),
+        ]);
+        let s = session(&ix, NoMatch::Deny);
+        assert_eq!(
+            outcome(s.may_publish("$app/x")),
+            none(TopicReason::NoMatchDeny)
+        );
+        assert_eq!(
+            outcome(s.may_deliver("$x/status")),
+            none(TopicReason::NoMatchDeny)
+        );
+        assert_eq!(
+            outcome(s.may_subscribe("$SYS/#")),
+            none(TopicReason::NoMatchDeny)
+        );
+        assert_eq!(
+            outcome(s.may_subscribe("$SYS/broker/load")),
+            by(true, "$SYS/broker/+", Effect::Allow)
+        );
+        assert_eq!(
+            outcome(s.may_deliver("$SYS/broker/load")),
+            by(true, "$SYS/broker/+", Effect::Allow)
+        );
+        // Below the first level, `$` is an ordinary character.
+        assert_eq!(outcome(s.may_deliver("a/$x")), by(true, "#", Effect::Allow));
+    }
+
+    #[test]
+    fn rules_changing_between_generations_apply_after_refresh() {
+        let old = index_with(&[rule("USER", "u", "a/#", "PUB_SUB", "ALLOW")]);
+        let mut s = session(&old, NoMatch::Deny);
+        assert_eq!(s.generation(), old.generation());
+        assert!(s.may_deliver("a/b").allowed);
+        assert!(!s.refresh(&old, "u", "c"), "same generation: nothing to do");
+
+        // The rule is withdrawn and a deny added: delivery stops without a reconnect.
+        let new = index_with(&[
+            rule("USER", "u", "b/#", "PUB_SUB", "ALLOW"),
+            rule("CLIENT", "c", "a/b", "SUB", "DENY"),
+        ]);
+        assert!(new.generation() > old.generation());
+        assert!(s.refresh(&new, "u", "c"));
+        assert_eq!(s.generation(), new.generation());
+        assert_eq!(
+            outcome(s.may_deliver("a/b")),
+            by(false, "a/b", Effect::Deny)
+        );
+        assert_eq!(
+            outcome(s.may_deliver("a/c")),
+            none(TopicReason::NoMatchDeny)
+        );
+        assert_eq!(
+            outcome(s.may_publish("b/x")),
+            by(true, "b/#", Effect::Allow)
+        );
+        // no_match is the session's and survives a refresh.
+        let mut s = session(&old, NoMatch::Allow);
+        assert!(s.refresh(&new, "u", "c"));
+        assert_eq!(
+            outcome(s.may_deliver("a/c")),
+            none(TopicReason::NoMatchAllow)
+        );
+        // Rules withdrawn entirely (source no longer carries any): not enforced.
+        let bare = Index::empty();
+        assert!(s.refresh(&bare, "u", "c"));
+        assert_eq!(
+            outcome(s.may_deliver("a/b")),
+            none(TopicReason::NotEnforced)
+        );
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_the_first_rule_decides() {
+        let list = rules(&format!(
+            "[{}]",
+            [
+                rule("USER", "u", "a/+", "PUB", "ALLOW"),
+                rule("USER", "u", "a/+", "PUB", "ALLOW"),
+                rule("USER", "u", "a/#", "PUB", "ALLOW"),
+                rule("USER", "u", "a/+", "PUB_SUB", "ALLOW"),
+                rule("CLIENT", "u", "a/+", "PUB", "ALLOW"),
+            ]
+            .join(",")
+        ));
+        let p = Permissions::build(list.clone());
+        assert_eq!(p.len(), 4);
+        assert_eq!(p.rules().count(), 4);
+        let users = p.rule_set(IdentityType::User, "u").unwrap();
+        assert_eq!(
+            users.rules(),
+            &[list[0].clone(), list[2].clone(), list[3].clone()]
+        );
+        let ix = Index::empty().with_permissions(Some(p));
+        let s = SessionRules::resolve(&ix, "u", "zz", NoMatch::Deny);
+        let d = s.may_publish("a/x");
+        assert_eq!(d.rule, Some(&list[0]));
+        assert_eq!(d.rule.unwrap().permit_action, PermitAction::Pub);
+    }
+
+    #[test]
+    fn literal_and_wildcard_rules_with_the_same_levels() {
+        // Literal rules live in a hash table, wildcard rules in the trie: both must be seen.
+        let ix = index_with(&[
+            rule("USER", "u", "a/b/c", "PUB", "ALLOW"),
+            rule("USER", "u", "a/+/c", "PUB", "DENY"),
+            rule("USER", "u", "x/+/z", "PUB", "ALLOW"),
+            rule("USER", "u", "x/y/z", "PUB", "DENY"),
+            rule("USER", "u", "x/+/+", "PUB", "ALLOW"),
+            rule("USER", "u", "x/y/#", "PUB", "ALLOW"),
+            rule("USER", "u", "", "PUB", "ALLOW").replace(r#""Topic":"""#, r#""Topic":"/""#),
+        ]);
+        let s = session(&ix, NoMatch::Deny);
+        assert_eq!(
+            outcome(s.may_publish("a/b/c")),
+            by(false, "a/+/c", Effect::Deny)
+        );
+        assert_eq!(
+            outcome(s.may_publish("x/y/z")),
+            by(false, "x/y/z", Effect::Deny)
+        );
+        assert_eq!(
+            outcome(s.may_publish("x/q/z")),
+            by(true, "x/+/z", Effect::Allow)
+        );
+        assert_eq!(
+            outcome(s.may_publish("x/y")),
+            by(true, "x/y/#", Effect::Allow)
+        );
+        assert_eq!(
+            outcome(s.may_publish("x/q/w")),
+            by(true, "x/+/+", Effect::Allow)
+        );
+        assert_eq!(outcome(s.may_publish("/")), by(true, "/", Effect::Allow));
+        assert_eq!(
+            outcome(s.may_publish("x/q/w/v")),
+            none(TopicReason::NoMatchDeny)
+        );
+    }
+
+    #[test]
+    fn decisions_print_the_deciding_rule() {
+        let ix = index_with(&[rule("USER", "u", "a/#", "PUB", "ALLOW")]);
+        let s = session(&ix, NoMatch::Deny);
+        assert_eq!(
+            s.may_publish("a/b").to_string(),
+            r#"allowed by rule: ALLOW PUB on "a/#" for USER "u""#
+        );
+        assert_eq!(
+            s.may_publish("b").to_string(),
+            r#"refused: no applicable rule matches (no_match = "deny")"#
+        );
+    }
+}

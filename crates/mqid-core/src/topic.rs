@@ -28,34 +28,125 @@ pub enum TopicError {
     BadShare,
 }
 
-/// Checks that `filter` is a valid MQTT topic filter.
+/// MQTT's limit on the length of a topic, in bytes (a UTF-8 string with a 16-bit length).
+pub const MAX_TOPIC_BYTES: usize = 65_535;
+
+/// The prefix of a shared subscription (MQTT 5 §4.8.2).
+const SHARE: &str = "$share/";
+
+/// What every topic name and filter must be: non-empty, at most 65535 bytes, no NUL.
+fn check_common(s: &str) -> Result<(), TopicError> {
+    if s.is_empty() {
+        Err(TopicError::Empty)
+    } else if s.len() > MAX_TOPIC_BYTES {
+        Err(TopicError::TooLong)
+    } else if s.as_bytes().contains(&0) {
+        Err(TopicError::Nul)
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks that `filter` is a valid MQTT topic filter. (A `$share/G/F` filter is a valid filter
+/// here when it is one syntactically; [`strip_share`] checks its structure.)
 pub fn check_filter(filter: &str) -> Result<(), TopicError> {
-    let _ = filter;
-    todo!("topic::check_filter")
+    check_common(filter)?;
+    let mut levels = filter.split('/').peekable();
+    while let Some(level) = levels.next() {
+        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
+            return Err(TopicError::MisplacedHash);
+        }
+        if level.contains('+') && level != "+" {
+            return Err(TopicError::MisplacedPlus);
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `topic` is a valid MQTT topic name (what a PUBLISH carries).
 pub fn check_name(topic: &str) -> Result<(), TopicError> {
-    let _ = topic;
-    todo!("topic::check_name")
+    check_common(topic)?;
+    if topic.bytes().any(|b| b == b'+' || b == b'#') {
+        return Err(TopicError::WildcardInName);
+    }
+    Ok(())
+}
+
+/// Whether the first level of `filter` is a wildcard, so that it never matches a `$` topic.
+#[inline]
+fn starts_wild(filter: &str) -> bool {
+    matches!(filter.as_bytes().first(), Some(b'+' | b'#'))
 }
 
 /// Whether `filter` (valid) matches the topic name `topic` (valid).
+///
+/// `#` matches its parent level too (`a/#` matches `a`); a filter whose first level is `+` or
+/// `#` matches no topic whose first level starts with `$`.
 pub fn matches(filter: &str, topic: &str) -> bool {
-    let _ = (filter, topic);
-    todo!("topic::matches")
+    if topic.starts_with('$') && starts_wild(filter) {
+        return false;
+    }
+    let (mut f, mut t) = (filter.split('/'), topic.split('/'));
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(fl), Some(tl)) if fl == tl => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
 }
 
 /// Whether `wide` covers `narrow` (both valid filters): every topic name that `narrow` matches,
 /// `wide` matches too.
+///
+/// Decided level by level: `#` in `wide` covers whatever is left of `narrow`; `+` covers one
+/// level of `narrow` that is not `#`; a literal covers only the same literal. Two corners:
+///
+/// * a `#` in `narrow` also matches its parent topic, unless that parent would be the empty
+///   topic name, which is not a valid topic: `#` matches exactly what `+/#` matches, and `/#`
+///   exactly what `/+/#` matches, so there the `#` counts as `+/#`;
+/// * the `$` rule: a `wide` starting with a wildcard matches no topic whose first level starts
+///   with `$`, and a `narrow` starting with such a literal matches only those.
 pub fn covers(wide: &str, narrow: &str) -> bool {
-    let _ = (wide, narrow);
-    todo!("topic::covers")
+    if starts_wild(wide) && narrow.starts_with('$') {
+        return false;
+    }
+    let (mut w, mut n) = (wide.split('/'), narrow.split('/'));
+    // Whether the levels of `narrow` walked so far join to "" (none yet, or one empty level).
+    let mut empty_parent = true;
+    let mut first = true;
+    loop {
+        let (wl, nl) = (w.next(), n.next());
+        match (wl, nl) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some("#")) if empty_parent => return w.next() == Some("#"),
+            (Some(_), Some("#")) => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(wl), Some(nl)) if wl == nl && nl != "+" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+        empty_parent = first && nl == Some("");
+        first = false;
+    }
 }
 
 /// The filter a subscription applies: `F` for `$share/G/F`, the filter itself otherwise.
-/// Refuses a malformed `$share/...`.
+/// Refuses a malformed `$share/...` (no `/` after the group, an empty group, a group with a
+/// wildcard, an empty F) with [`TopicError::BadShare`], and an F (or plain filter) that is not a
+/// valid filter with its own error.
 pub fn strip_share(filter: &str) -> Result<&str, TopicError> {
-    let _ = filter;
-    todo!("topic::strip_share")
+    check_common(filter)?;
+    let Some(rest) = filter.strip_prefix(SHARE) else {
+        check_filter(filter)?;
+        return Ok(filter);
+    };
+    let (group, inner) = rest.split_once('/').ok_or(TopicError::BadShare)?;
+    if group.is_empty() || group.contains(['+', '#']) || inner.is_empty() {
+        return Err(TopicError::BadShare);
+    }
+    check_filter(inner)?;
+    Ok(inner)
 }

@@ -35,3 +35,13 @@ fn identity_list_corpus() {
 fn decide_corpus() {
     replay("decide", harness::decide);
 }
+
+#[test]
+fn permission_list_corpus() {
+    replay("permission_list", harness::permission_list);
+}
+
+#[test]
+fn topic_rules_corpus() {
+    replay("topic_rules", harness::topic_rules);
+}

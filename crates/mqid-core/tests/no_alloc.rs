@@ -1,4 +1,5 @@
-//! `Index::decide` makes no heap allocation, whatever it decides: proved with a counting global
+//! `Index::decide` and the topic decisions (`SessionRules::resolve`, `refresh`, `may_publish`,
+//! `may_deliver`, `may_subscribe`) make no heap allocation, whatever they decide: proved with a counting global
 //! allocator that counts only on the test's own thread, and only while a decision runs.
 //!
 //! A correctness test, not a timed one (the timings are in `mqid bench auth`).
@@ -8,8 +9,8 @@ use std::cell::Cell;
 use std::hint::black_box;
 
 use mqid_core::{
-    signed_password, Connect, Decision, Identity, IdentityType, Index, Refusal, Secret,
-    SharedIndex, SignMode,
+    parse_permission_list, signed_password, Connect, Decision, Identity, IdentityType, Index,
+    NoMatch, Permissions, Refusal, Secret, SessionRules, SharedIndex, SignMode, TopicReason,
 };
 
 struct CountingAlloc;
@@ -367,4 +368,196 @@ fn load_and_decide_never_allocate_after_a_replacement() {
         calls, 0,
         "load + decide after a replacement made {calls} allocator call(s)"
     );
+}
+
+/// 100 rules for the session (USER `fleet` + CLIENT `dev-7`), literal and wildcard, allow and
+/// deny, plus rules of other identities, in the API's JSON format.
+fn permissions() -> Permissions {
+    let mut records = Vec::new();
+    let mut push = |t: &str, id: &str, topic: String, action: &str, effect: &str| {
+        records.push(format!(
+            r#"{{"Identity":"{id}","IdentityType":"{t}","Topic":"{topic}","PermitAction":"{action}","Effect":"{effect}"}}"#
+        ))
+    };
+    for k in 0..25 {
+        push("USER", "fleet", format!("fleet/{k}/status"), "PUB", "ALLOW");
+        push("USER", "fleet", format!("fleet/{k}/+/cmd"), "SUB", "ALLOW");
+        push(
+            "CLIENT",
+            "dev-7",
+            format!("dev/7/{k}/#"),
+            "PUB_SUB",
+            "ALLOW",
+        );
+        push(
+            "CLIENT",
+            "dev-7",
+            format!("dev/7/{k}/secret"),
+            "PUB_SUB",
+            "DENY",
+        );
+    }
+    for k in 0..500 {
+        push(
+            "USER",
+            &format!("other-{k}"),
+            "#".into(),
+            "PUB_SUB",
+            "ALLOW",
+        );
+    }
+    let list = parse_permission_list(format!("[{}]", records.join(",")).as_bytes()).unwrap();
+    Permissions::build(list)
+}
+
+/// (what, question, topic, allowed, reason)
+type TopicCase = (
+    &'static str,
+    fn(&SessionRules, &str) -> (bool, TopicReason),
+    &'static str,
+    bool,
+    TopicReason,
+);
+
+fn topic_cases() -> Vec<TopicCase> {
+    fn publish(s: &SessionRules, t: &str) -> (bool, TopicReason) {
+        let d = s.may_publish(t);
+        (d.allowed, d.reason)
+    }
+    fn deliver(s: &SessionRules, t: &str) -> (bool, TopicReason) {
+        let d = s.may_deliver(t);
+        (d.allowed, d.reason)
+    }
+    fn subscribe(s: &SessionRules, t: &str) -> (bool, TopicReason) {
+        let d = s.may_subscribe(t);
+        (d.allowed, d.reason)
+    }
+    use TopicReason::{AllowRule, DenyRule, InvalidTopic, NoMatchDeny};
+    vec![
+        (
+            "publish, literal allow",
+            publish,
+            "fleet/3/status",
+            true,
+            AllowRule,
+        ),
+        (
+            "publish, wildcard allow",
+            publish,
+            "dev/7/3/a/b",
+            true,
+            AllowRule,
+        ),
+        (
+            "publish, literal deny",
+            publish,
+            "dev/7/3/secret",
+            false,
+            DenyRule,
+        ),
+        (
+            "publish, no match",
+            publish,
+            "fleet/3/other",
+            false,
+            NoMatchDeny,
+        ),
+        ("publish, invalid", publish, "fleet/+", false, InvalidTopic),
+        (
+            "deliver, wildcard allow",
+            deliver,
+            "fleet/9/x/cmd",
+            true,
+            AllowRule,
+        ),
+        ("deliver, deny", deliver, "dev/7/24/secret", false, DenyRule),
+        ("deliver, no match", deliver, "$SYS/x", false, NoMatchDeny),
+        (
+            "subscribe, covered",
+            subscribe,
+            "dev/7/2/+/x",
+            true,
+            AllowRule,
+        ),
+        (
+            "subscribe, shared",
+            subscribe,
+            "$share/g/fleet/1/+/cmd",
+            true,
+            AllowRule,
+        ),
+        (
+            "subscribe, denied",
+            subscribe,
+            "dev/7/2/secret",
+            false,
+            DenyRule,
+        ),
+        (
+            "subscribe, not covered",
+            subscribe,
+            "dev/7/#",
+            false,
+            NoMatchDeny,
+        ),
+        (
+            "subscribe, bad share",
+            subscribe,
+            "$share//a",
+            false,
+            InvalidTopic,
+        ),
+    ]
+}
+
+#[test]
+fn topic_decisions_never_allocate() {
+    let index = index().with_permissions(Some(permissions()));
+    let (session, calls) = allocator_calls(|| {
+        SessionRules::resolve(black_box(&index), "fleet", "dev-7", NoMatch::Deny)
+    });
+    assert_eq!(
+        calls, 0,
+        "SessionRules::resolve made {calls} allocator call(s)"
+    );
+    assert_eq!(session.rules().count(), 100);
+    for (what, question, topic, allowed, reason) in topic_cases() {
+        for _ in 0..3 {
+            let (got, calls) = allocator_calls(|| question(black_box(&session), black_box(topic)));
+            assert_eq!(got, (allowed, reason), "{what}: wrong decision");
+            assert_eq!(calls, 0, "{what}: made {calls} allocator call(s)");
+        }
+    }
+    // A session without rules, and one under an index without permissions.
+    let (d, calls) = allocator_calls(|| {
+        let s = SessionRules::resolve(&index, "nobody", "none", NoMatch::Allow);
+        s.may_publish("a/b").allowed
+    });
+    assert!(d);
+    assert_eq!(calls, 0);
+}
+
+#[test]
+fn refresh_never_allocates() {
+    let old = index().with_permissions(Some(permissions()));
+    let new = index().with_permissions(Some(permissions()));
+    let mut session = SessionRules::resolve(&old, "fleet", "dev-7", NoMatch::Deny);
+    let (did, calls) = allocator_calls(|| session.refresh(black_box(&old), "fleet", "dev-7"));
+    assert!(!did);
+    assert_eq!(
+        calls, 0,
+        "refresh with the same generation made {calls} allocator call(s)"
+    );
+    // The old generation is still alive (as it is while the refresher retires it): moving to
+    // the new one frees nothing and allocates nothing.
+    let (did, calls) = allocator_calls(|| session.refresh(black_box(&new), "fleet", "dev-7"));
+    assert!(did);
+    assert_eq!(session.generation(), new.generation());
+    assert_eq!(
+        calls, 0,
+        "refresh to a new generation made {calls} allocator call(s)"
+    );
+    let (d, calls) = allocator_calls(|| session.may_deliver("dev/7/1/x").allowed);
+    assert!(d);
+    assert_eq!(calls, 0);
 }

@@ -14,8 +14,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use mqid_core::{
-    parse_identity_list, Connect, Decision, Identity, IdentityKey, IdentityType, Index, Refusal,
-    SignMode, MAX_ID_CHARS,
+    parse_identity_list, parse_permission_list, topic, Connect, Decision, Effect, Identity,
+    IdentityKey, IdentityType, Index, NoMatch, Permission, Permissions, RawPermission, Refusal,
+    SessionRules, SignMode, TopicDecision, TopicReason, MAX_ID_CHARS,
 };
 use sha1::Sha1;
 
@@ -270,4 +271,363 @@ pub fn decide(data: &[u8]) {
         got, want,
         "username {username:?}, client id {client_id:?}, password {password:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topic permissions: oracles written apart from `mqid_core::topic` and `mqid_core::rules`.
+// ---------------------------------------------------------------------------------------------
+
+/// A topic filter compiled to a regular expression: the oracle for `topic::matches`. Written
+/// from MQTT's text, not from mqid-core's level walk: `+` is `[^/]*`, a last-level `#` is "the
+/// separator and anything, or nothing" (so `a/#` matches `a`), and a wildcard first level may
+/// not start with `$` (MQTT 5 §4.7.2).
+pub struct OracleFilter(regex::Regex);
+
+impl OracleFilter {
+    /// `filter` must be a valid MQTT topic filter.
+    pub fn new(filter: &str) -> Self {
+        let mut pattern = String::from("(?s)^");
+        for (i, level) in filter.split('/').enumerate() {
+            match (i, level) {
+                (0, "#") => pattern.push_str("(?:[^$].*)?"),
+                (_, "#") => pattern.push_str("(?:/.*)?"),
+                (0, "+") => pattern.push_str("(?:[^/$][^/]*)?"),
+                (_, "+") => pattern.push_str("/[^/]*"),
+                (0, literal) => pattern.push_str(&regex::escape(literal)),
+                (_, literal) => {
+                    pattern.push('/');
+                    pattern.push_str(&regex::escape(literal));
+                }
+            }
+        }
+        pattern.push('$');
+        OracleFilter(regex::Regex::new(&pattern).expect("oracle pattern compiles"))
+    }
+
+    /// Whether the filter matches the topic name `topic` (valid).
+    pub fn matches(&self, topic: &str) -> bool {
+        self.0.is_match(topic)
+    }
+}
+
+/// Whether a string is a valid MQTT topic filter, by MQTT's text, written apart from mqid-core.
+pub fn oracle_valid_filter(s: &str) -> bool {
+    let levels: Vec<&str> = s.split('/').collect();
+    !s.is_empty()
+        && s.len() <= 65_535
+        && !s.contains('\0')
+        && levels.iter().enumerate().all(|(i, l)| {
+            (!l.contains('#') || (*l == "#" && i == levels.len() - 1))
+                && (!l.contains('+') || *l == "+")
+        })
+}
+
+/// Whether a string is a valid MQTT topic name.
+pub fn oracle_valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 65_535 && !s.contains(['\0', '+', '#'])
+}
+
+/// The finite universe that decides whether one filter covers another: every topic name of 1 to
+/// (most levels of either filter + 1) levels, each level one of the filters' literal levels or
+/// a fresh level (`f…`, and `$f…` for the `$` rule). Exhaustive over it is a proof: matching a
+/// valid filter depends on a level only through its equality with the filter's literals and,
+/// for the first level, whether it starts with `$`, so any topic that separates the two filters
+/// maps to one of the universe (levels renamed, depth cut at max + 1). `None` when the universe
+/// would exceed `limit` topics.
+pub fn coverage_universe(filters: &[&str], limit: usize) -> Option<Vec<String>> {
+    let mut levels: Vec<String> = Vec::new();
+    let mut depth = 0;
+    for f in filters {
+        depth = depth.max(f.split('/').count());
+        for l in f.split('/') {
+            if l != "+" && l != "#" && !levels.iter().any(|k| k == l) {
+                levels.push(l.to_string());
+            }
+        }
+    }
+    let mut fresh = String::from("f");
+    while levels
+        .iter()
+        .any(|l| l == &fresh || l == &format!("${fresh}"))
+    {
+        fresh.push('f');
+    }
+    levels.push(format!("${fresh}"));
+    levels.push(fresh);
+    depth += 1;
+    let mut total = 0usize;
+    for d in 1..=depth {
+        total = total.saturating_add(levels.len().saturating_pow(d as u32));
+    }
+    if total > limit {
+        return None;
+    }
+    let mut out = Vec::with_capacity(total);
+    let mut current: Vec<String> = vec![String::new()];
+    for d in 1..=depth {
+        let mut next = Vec::with_capacity(current.len() * levels.len());
+        for prefix in &current {
+            for l in &levels {
+                next.push(if d == 1 {
+                    l.clone()
+                } else {
+                    format!("{prefix}/{l}")
+                });
+            }
+        }
+        out.extend(next.iter().filter(|t| !t.is_empty()).cloned());
+        current = next;
+    }
+    Some(out)
+}
+
+/// Whether `wide` covers `narrow`, by brute force over [`coverage_universe`] with the regex
+/// oracle; `None` when the universe would be larger than `limit`.
+pub fn oracle_covers(wide: &str, narrow: &str, limit: usize) -> Option<bool> {
+    let universe = coverage_universe(&[wide, narrow], limit)?;
+    let (w, n) = (OracleFilter::new(wide), OracleFilter::new(narrow));
+    Some(universe.iter().all(|t| !n.matches(t) || w.matches(t)))
+}
+
+/// The decision by the README's rules, from a plain list: the applicable rules are the `USER`
+/// rules of `username` then the `CLIENT` rules of `client_id`, in list order; a `DENY` of the
+/// direction that applies decides first, then an `ALLOW`, then `no_match`. `applies(rule)` says
+/// whether a rule's filter matches (publish, delivery) or covers (subscribe) the question.
+/// Returns (allowed, the deciding rule).
+pub fn model_decide<'a>(
+    rules: &'a [Permission],
+    username: &str,
+    client_id: &str,
+    subscribe_side: bool,
+    no_match_allows: bool,
+    applies: impl Fn(&Permission) -> bool,
+) -> (bool, Option<&'a Permission>) {
+    let applicable: Vec<&Permission> = rules
+        .iter()
+        .filter(|r| r.identity_type == IdentityType::User && r.identity == username)
+        .chain(
+            rules
+                .iter()
+                .filter(|r| r.identity_type == IdentityType::Client && r.identity == client_id),
+        )
+        .filter(|r| {
+            if subscribe_side {
+                r.permit_action.covers_sub()
+            } else {
+                r.permit_action.covers_pub()
+            }
+        })
+        .collect();
+    let first = |effect: Effect| {
+        applicable
+            .iter()
+            .find(|r| r.effect == effect && applies(r))
+            .copied()
+    };
+    match (first(Effect::Deny), first(Effect::Allow)) {
+        (Some(deny), _) => (false, Some(deny)),
+        (None, Some(allow)) => (true, Some(allow)),
+        (None, None) => (no_match_allows, None),
+    }
+}
+
+/// Target `permission_list`: a permissions file (a JSON array of permission records), or the
+/// `Data.Results` of a `QueryCustomAuthPermission` page, through [`parse_permission_list`].
+///
+/// * accepted: every rule is valid by the oracle (non-empty identity of at most 64 characters, a
+///   valid MQTT filter); the list serialises to JSON that parses to the same list; compiled,
+///   it holds exactly the distinct rules, and each identity's set holds its rules in order;
+/// * refused: the message is not empty.
+pub fn permission_list(data: &[u8]) {
+    let rules = match parse_permission_list(data) {
+        Ok(rules) => rules,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    for r in &rules {
+        valid_id("Identity", &r.identity);
+        assert!(
+            oracle_valid_filter(&r.topic),
+            "accepted an invalid filter {:?}",
+            r.topic
+        );
+    }
+    let json = serde_json::to_vec(&rules).expect("rules serialise");
+    let again = parse_permission_list(&json).expect("a serialised list parses again");
+    assert_eq!(
+        again, rules,
+        "serialising and parsing again changed the list"
+    );
+
+    let compiled = Permissions::build(rules.iter().cloned());
+    let mut distinct: Vec<&Permission> = Vec::new();
+    for r in &rules {
+        if !distinct.contains(&r) {
+            distinct.push(r);
+        }
+    }
+    assert_eq!(compiled.len(), distinct.len());
+    let mut got: Vec<&Permission> = compiled.rules().collect();
+    got.sort_by_key(|r| distinct.iter().position(|d| d == r));
+    assert_eq!(
+        got, distinct,
+        "the compiled rules are not the distinct input rules"
+    );
+    for r in &distinct {
+        let set = compiled
+            .rule_set(r.identity_type, &r.identity)
+            .expect("every identity has its set");
+        let own: Vec<&Permission> = distinct
+            .iter()
+            .copied()
+            .filter(|d| d.identity_type == r.identity_type && d.identity == r.identity)
+            .collect();
+        assert_eq!(set.rules().iter().collect::<Vec<_>>(), own);
+    }
+}
+
+/// Rule filters (and questions) the `topic_rules` target picks from by number, so that short
+/// inputs reach the interesting corners.
+const FILTERS: [&str; 16] = [
+    "#", "+", "a/#", "a/+", "+/b", "a/b", "$x/#", "$x/+", "+/#", "/", "a//b", "/a", "a/", "é/+",
+    "+/+", "a/+/#",
+];
+
+/// Target `topic_rules`: a topic name, a filter and a handful of rules; checks validation,
+/// `matches` against the regex oracle, `covers` against brute force over the finite universe,
+/// and the session's three decisions against [`model_decide`].
+///
+/// Input: parts separated by `0xFF`. Part 0 is the topic name and part 1 the filter (a part of
+/// one byte `n` below 16 stands for `FILTERS[n]`); every further part is a rule: its first byte
+/// packs effect (bit 0), action (bits 1-2: `PUB`, `SUB`, else `PUB_SUB`), identity (bits 3-4:
+/// USER `u`, CLIENT `c`, USER `x`, CLIENT `u`), `no_match = allow` when bit 7 of the first
+/// rule's byte is set; the rest is its filter (or one byte picking from `FILTERS`).
+pub fn topic_rules(data: &[u8]) {
+    let mut parts = data.split(|&b| b == 0xFF);
+    let text = |part: &[u8]| -> String {
+        match part {
+            [n] if (*n as usize) < FILTERS.len() => FILTERS[*n as usize].to_string(),
+            _ => String::from_utf8_lossy(part).into_owned(),
+        }
+    };
+    let topic = text(parts.next().unwrap_or_default());
+    let filter = text(parts.next().unwrap_or_default());
+
+    let name_ok = topic::check_name(&topic).is_ok();
+    let filter_ok = topic::check_filter(&filter).is_ok();
+    assert_eq!(name_ok, oracle_valid_name(&topic), "check_name({topic:?})");
+    assert_eq!(
+        filter_ok,
+        oracle_valid_filter(&filter),
+        "check_filter({filter:?})"
+    );
+    // A name is also a filter (one without wildcards).
+    if name_ok {
+        assert!(topic::check_filter(&topic).is_ok());
+    }
+    if name_ok && filter_ok {
+        assert_eq!(
+            topic::matches(&filter, &topic),
+            OracleFilter::new(&filter).matches(&topic),
+            "matches({filter:?}, {topic:?})"
+        );
+    }
+    let topic_as_filter_ok = topic::check_filter(&topic).is_ok();
+    if filter_ok && topic_as_filter_ok {
+        for (wide, narrow) in [(&filter, &topic), (&topic, &filter)] {
+            if let Some(want) = oracle_covers(wide, narrow, 20_000) {
+                assert_eq!(
+                    topic::covers(wide, narrow),
+                    want,
+                    "covers({wide:?}, {narrow:?})"
+                );
+            }
+        }
+    }
+
+    let mut rules = Vec::new();
+    let mut no_match_allows = false;
+    for (k, part) in parts.enumerate() {
+        let Some((&flags, rest)) = part.split_first() else {
+            continue;
+        };
+        if k == 0 {
+            no_match_allows = flags & 0x80 != 0;
+        }
+        let (identity_type, identity) = [
+            ("USER", "u"),
+            ("CLIENT", "c"),
+            ("USER", "x"),
+            ("CLIENT", "u"),
+        ][usize::from(flags >> 3 & 3)];
+        let raw = RawPermission {
+            identity: Some(identity.into()),
+            identity_type: Some(identity_type.into()),
+            topic: Some(text(rest)),
+            permit_action: Some(
+                ["PUB", "SUB", "PUB_SUB", "PUB_SUB"][usize::from(flags >> 1 & 3)].into(),
+            ),
+            effect: Some(if flags & 1 == 0 { "ALLOW" } else { "DENY" }.into()),
+        };
+        if let Ok(rule) = Permission::try_from(raw) {
+            rules.push(rule);
+        }
+    }
+    let index = Index::empty().with_permissions(Some(Permissions::build(rules.iter().cloned())));
+    let no_match = if no_match_allows {
+        NoMatch::Allow
+    } else {
+        NoMatch::Deny
+    };
+    let session = SessionRules::resolve(&index, "u", "c", no_match);
+    let got = |d: TopicDecision<'_>| (d.allowed, d.rule.cloned());
+    let owned = |(allowed, rule): (bool, Option<&Permission>)| (allowed, rule.cloned());
+
+    if name_ok {
+        for (subscribe_side, decision) in [
+            (false, session.may_publish(&topic)),
+            (true, session.may_deliver(&topic)),
+        ] {
+            let want = model_decide(&rules, "u", "c", subscribe_side, no_match_allows, |r| {
+                OracleFilter::new(&r.topic).matches(&topic)
+            });
+            assert_eq!(
+                got(decision),
+                owned(want),
+                "topic {topic:?}, rules {rules:?}"
+            );
+        }
+    } else {
+        assert_eq!(
+            session.may_publish(&topic).reason,
+            TopicReason::InvalidTopic
+        );
+        assert_eq!(
+            session.may_deliver(&topic).reason,
+            TopicReason::InvalidTopic
+        );
+    }
+
+    let decision = session.may_subscribe(&filter);
+    if filter_ok && !filter.starts_with("$share/") {
+        let verdicts: Option<Vec<bool>> = rules
+            .iter()
+            .map(|r| oracle_covers(&r.topic, &filter, 20_000))
+            .collect();
+        if let Some(verdicts) = verdicts {
+            let want = model_decide(&rules, "u", "c", true, no_match_allows, |r| {
+                let at = rules.iter().position(|x| x == r).unwrap();
+                verdicts[at]
+            });
+            assert_eq!(
+                got(decision),
+                owned(want),
+                "filter {filter:?}, rules {rules:?}"
+            );
+        }
+    } else if !filter_ok {
+        assert_eq!(decision.reason, TopicReason::InvalidTopic);
+    }
 }
