@@ -104,6 +104,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin, P: Protocol> Codec<S, P> {
         self.protocol.write(packet, &mut self.write).map(|_| ())
     }
 
+    /// Encodes a PUBLISH and returns its QoS and packet id, read back from the encoded bytes
+    /// (rumqttd keeps them private in `Publish`): fixed header, remaining length, topic, packet
+    /// id. No allocation.
+    pub(crate) fn queue_publish(&mut self, packet: Packet) -> Result<(u8, u16), protocol::Error> {
+        let start = self.write.len();
+        self.protocol.write(packet, &mut self.write)?;
+        let b = &self.write[start..];
+        let qos = (b[0] >> 1) & 0b11;
+        if qos == 0 {
+            return Ok((0, 0));
+        }
+        let mut i = 1;
+        while i < b.len() && b[i] & 0x80 != 0 {
+            i += 1;
+        }
+        i += 1;
+        let topic_len = usize::from(u16::from_be_bytes([b[i], b[i + 1]]));
+        i += 2 + topic_len;
+        Ok((qos, u16::from_be_bytes([b[i], b[i + 1]])))
+    }
+
     /// Writes everything queued with one `write_all`.
     pub(crate) async fn flush(&mut self) -> io::Result<()> {
         if self.write.is_empty() {

@@ -39,6 +39,7 @@ use rumqttd::protocol::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, timeout, Instant};
 
+use super::acks::InOrder;
 use super::codec::{Codec, ReadError};
 use super::codes::{connack_code, ConnectRefusal, Version};
 use super::engine::LinkSpec;
@@ -292,6 +293,10 @@ struct Session {
     /// (3.1.1): their PUBREL is answered PUBCOMP here (the router, which never saw the
     /// PUBLISH, would drop the connection on an unknown PUBREL).
     refused_qos2: HashSet<u16>,
+    /// Acks of delivered PUBLISHes (PUBACK, PUBREC) and of PUBRELs (PUBCOMP), released to the
+    /// router in the order it expects (the edge acks refused deliveries itself).
+    deliveries: InOrder,
+    releases: InOrder,
     /// SUBSCRIBEs forwarded without their refused filters: the SUBACK codes the edge decided,
     /// to merge with the router's when its SUBACK passes.
     pending_subacks: Vec<(u16, Vec<SubscribeReasonCode>)>,
@@ -325,6 +330,8 @@ impl Session {
             forward: VecDeque::new(),
             dropped_qos2: HashSet::new(),
             refused_qos2: HashSet::new(),
+            deliveries: InOrder::default(),
+            releases: InOrder::default(),
             pending_subacks: Vec::new(),
         }
     }
@@ -467,6 +474,27 @@ impl Session {
                             let _ = codec.queue(Packet::PubRec(PubRec { pkid, reason }, None));
                         }
                     }
+                }
+                Packet::PubAck(ack, props) => {
+                    self.deliveries.resolve(
+                        ack.pkid,
+                        Packet::PubAck(ack, props),
+                        &mut self.forward,
+                    );
+                }
+                Packet::PubRec(rec, props) => {
+                    self.deliveries.resolve(
+                        rec.pkid,
+                        Packet::PubRec(rec, props),
+                        &mut self.forward,
+                    );
+                }
+                Packet::PubComp(comp, props) => {
+                    self.releases.resolve(
+                        comp.pkid,
+                        Packet::PubComp(comp, props),
+                        &mut self.forward,
+                    );
                 }
                 Packet::PubRel(rel, props) => {
                     // A PUBREL for a QoS 2 PUBLISH the edge refused (3.1.1 answers PUBREC
@@ -627,42 +655,50 @@ impl Session {
         match packet {
             Packet::Publish(publish, props) => {
                 if self.topics.may_deliver(&publish.topic).is_ok() {
-                    let _ = codec.queue(Packet::Publish(publish, props));
+                    if let Ok((qos, pkid)) = codec.queue_publish(Packet::Publish(publish, props)) {
+                        if qos > 0 {
+                            self.deliveries.expect(pkid);
+                        }
+                    }
                     return None;
                 }
                 self.l.edge.counts.denied(Denied::Delivery);
                 let (qos, pkid) = qos_and_pkid(&publish);
-                match qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => self.forward.push_back(Packet::PubAck(
+                let ack = match qos {
+                    QoS::AtMostOnce => return None,
+                    QoS::AtLeastOnce => Packet::PubAck(
                         PubAck {
                             pkid,
                             reason: PubAckReason::Success,
                         },
                         None,
-                    )),
+                    ),
                     QoS::ExactlyOnce => {
                         self.dropped_qos2.insert(pkid);
-                        self.forward.push_back(Packet::PubRec(
+                        Packet::PubRec(
                             PubRec {
                                 pkid,
                                 reason: PubRecReason::Success,
                             },
                             None,
-                        ))
+                        )
                     }
-                }
+                };
+                self.deliveries.expect(pkid);
+                self.deliveries.resolve(pkid, ack, &mut self.forward);
                 None
             }
             Packet::PubRel(rel, props) => {
+                self.releases.expect(rel.pkid);
                 if self.dropped_qos2.remove(&rel.pkid) {
-                    self.forward.push_back(Packet::PubComp(
+                    let comp = Packet::PubComp(
                         PubComp {
                             pkid: rel.pkid,
                             reason: PubCompReason::Success,
                         },
                         None,
-                    ));
+                    );
+                    self.releases.resolve(rel.pkid, comp, &mut self.forward);
                 } else {
                     let _ = codec.queue(Packet::PubRel(rel, props));
                 }

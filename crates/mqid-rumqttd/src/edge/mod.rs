@@ -22,6 +22,7 @@
 //! spawns the router, installs the Prometheus exporter if `[prometheus]` asks for it, binds
 //! every listener (a bind failure names the address) and only then starts accepting.
 
+mod acks;
 pub mod codec;
 pub mod codes;
 pub mod connection;
