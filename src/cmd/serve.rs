@@ -42,7 +42,10 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         .block_on(Edge::start(
             &broker_config,
             authenticator.clone(),
-            EdgeOptions::default(),
+            EdgeOptions {
+                revoke_per_sec: config.edge.revoke_per_sec,
+                ..EdgeOptions::default()
+            },
         ))
         .context("the broker was not started")?;
 

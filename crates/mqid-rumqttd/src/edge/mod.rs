@@ -360,3 +360,45 @@ fn install_prometheus(p: &rumqttd::PrometheusSetting, engine: &Engine) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra_v4: &str, extra_top: &str) -> Config {
+        let json = format!(
+            r#"{{"id":0,"router":{{"max_connections":10,"max_outgoing_packet_count":10,
+               "max_segment_size":1024,"max_segment_count":1}},
+               "v4":{{"1":{{"name":"l1","listen":"127.0.0.1:1","next_connection_delay_ms":0,
+                 "connections":{{"connection_timeout_ms":1000,"max_payload_size":1024,
+                 "max_inflight_count":10{extra_v4}}}}}}}{extra_top}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn check_refuses_by_name_what_the_edge_does_not_serve() {
+        assert!(check(&config("", "")).is_ok());
+        let e = check(&config(r#","auth":{"u":"p"}"#, ""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[v4.1]") && e.contains("connections.auth"),
+            "{e}"
+        );
+        let ws = r#","ws":{"1":{"name":"w","listen":"127.0.0.1:2","next_connection_delay_ms":0,
+            "connections":{"connection_timeout_ms":1,"max_payload_size":1,"max_inflight_count":1}}}"#;
+        let e = check(&config("", ws)).unwrap_err().to_string();
+        assert!(e.contains("[broker.ws.1]"), "{e}");
+        let mut tls = config("", "");
+        tls.v4.as_mut().unwrap().get_mut("1").unwrap().tls = Some(rumqttd::TlsConfig::Rustls {
+            capath: None,
+            certpath: "c.pem".into(),
+            keypath: "k.pem".into(),
+        });
+        let e = check(&tls).unwrap_err().to_string();
+        assert!(e.contains("[broker.v4.1] tls"), "{e}");
+        let e = check(&Config::default()).unwrap_err();
+        assert!(matches!(e, EdgeError::NoListeners), "{e}");
+    }
+}

@@ -1,0 +1,117 @@
+//! `mqid serve` on its own edge, end to end: CONNACK refusals as `mosquitto_pub` and paho-mqtt
+//! report them, what start-up refuses by name, and a listener that cannot bind.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const IDS: &str =
+    r#"[{"Username":"plain","Secret":"plain-secret-1","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
+
+fn mosquitto_pub(port: u16, version: &str, user: &str, pass: &str) -> (i32, String) {
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version])
+        .args(["-i", "m-1", "-u", user, "-P", pass, "-t", "t/x", "-m", "hi"])
+        .output()
+        .expect("mosquitto_pub (./scripts/test installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// mosquitto's own texts for the CONNACK codes (3.1.1: 4; 5: 0x86), instead of rumqttd's
+/// "The connection was lost".
+#[test]
+fn mosquitto_pub_reports_the_refusal_reason() {
+    let broker = Broker::with_file(IDS);
+    let (rc, out) = mosquitto_pub(broker.v4, "mqttv311", "plain", "wrong");
+    assert_ne!(rc, 0, "{out}");
+    assert!(
+        out.contains("Connection Refused: bad user name or password"),
+        "{out}"
+    );
+    let (rc, out) = mosquitto_pub(broker.v5, "mqttv5", "plain", "wrong");
+    assert_eq!(
+        rc, 0x86,
+        "mosquitto_pub exits with the v5 reason code: {out}"
+    );
+    assert!(out.contains("Bad User Name or Password"), "{out}");
+    let (rc, out) = mosquitto_pub(broker.v4, "mqttv311", "plain", "plain-secret-1");
+    assert_eq!(rc, 0, "{out}");
+}
+
+#[test]
+fn paho_reports_the_refusal_reason() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/paho_connect.py");
+    let broker = Broker::with_file(IDS);
+    for (port, version) in [(broker.v4, "3"), (broker.v5, "5")] {
+        let out = Command::new("python3")
+            .args([script, &port.to_string(), version, "p-1", "plain", "wrong"])
+            .output()
+            .expect("python3 (./scripts/test installs paho-mqtt)");
+        let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(
+            text.contains("refused") && text.contains("bad user name or password"),
+            "paho v{version}: {text}"
+        );
+    }
+}
+
+fn serve_fails(broker_extra: &str, v4: u16) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), IDS).unwrap();
+    let config = dir.path().join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}{broker_extra}\n[auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
+            broker_toml(v4, free_port())
+        ),
+    )
+    .unwrap();
+    let out = mqid()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "mqid serve started: {err}");
+    assert!(!err.contains("mqid ready"), "{err}");
+    err
+}
+
+#[test]
+fn start_up_refuses_what_the_edge_cannot_serve_by_name() {
+    let ws = format!(
+        "[broker.ws.1]\nname = \"ws-1\"\nlisten = \"127.0.0.1:{}\"\nnext_connection_delay_ms = 0\n\
+         [broker.ws.1.connections]\nconnection_timeout_ms = 5000\nmax_payload_size = 20480\n\
+         max_inflight_count = 100\n",
+        free_port()
+    );
+    let err = serve_fails(&ws, free_port());
+    assert!(
+        err.contains("[broker.ws.1]") && err.contains("websocket"),
+        "{err}"
+    );
+
+    let console = "[broker.console]\nlisten = \"127.0.0.1:0\"\n";
+    let err = serve_fails(console, free_port());
+    assert!(err.contains("[broker.console]"), "{err}");
+}
+
+#[test]
+fn a_listener_that_cannot_bind_stops_start_up_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = serve_fails("", port);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("[v4.1]"),
+        "{err}"
+    );
+}
