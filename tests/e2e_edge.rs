@@ -115,3 +115,93 @@ fn a_listener_that_cannot_bind_stops_start_up_naming_the_address() {
         "{err}"
     );
 }
+
+/// What an attacker sends never lands in the log at length, and no password is ever logged:
+/// a second CONNECT with a password, a megabyte of garbage before CONNECT, a 20,000-byte
+/// client id.
+#[test]
+fn hostile_bytes_never_reach_the_log() {
+    use std::io::{Read, Write};
+    let broker = Broker::with_file(IDS);
+    let first = raw_connect_then_publish("twice", "plain", "plain-secret-1", "t/a", b"x");
+    let mut second =
+        raw_connect_then_publish("twice", "plain", "second-connect-password", "t/b", b"y");
+    let mut both = first.clone();
+    both.append(&mut second);
+    let (answer, closed) = raw_exchange(broker.v4, &both);
+    assert!(closed, "a second CONNECT closes the connection");
+    assert_eq!(&answer[..4], &[0x20, 0x02, 0x00, 0x00]);
+
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.v4)).unwrap();
+    let junk = vec![0xEEu8; 1 << 20];
+    let _ = s.write_all(&junk);
+    let _ = s.read(&mut [0u8; 16]);
+
+    let long_id = "L".repeat(20_000);
+    let (answer, _) = raw_exchange(
+        broker.v4,
+        &raw_connect_then_publish(&long_id, "plain", "long-id-password", "t/c", b"z"),
+    );
+    assert_eq!(answer, [0x20, 0x02, 0x00, 0x04], "refused with CONNACK 4");
+
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = broker.log();
+    assert!(!log.contains("second-connect-password"), "{log}");
+    assert!(!log.contains("long-id-password"), "{log}");
+    assert!(!log.contains("plain-secret-1"), "{log}");
+    assert!(
+        log.contains("second_connect"),
+        "the second CONNECT is logged once: {log}"
+    );
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1_000, "a log line of {longest} bytes");
+    assert!(log.len() < 20_000, "{} bytes of log", log.len());
+}
+
+/// Out of file descriptors, the accept loop backs off instead of spinning: one log line per
+/// interval, and the broker serves again once descriptors are free.
+#[test]
+fn out_of_file_descriptors_the_accept_loop_backs_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), IDS).unwrap();
+    let (v4, v5) = (free_port(), free_port());
+    let config = dir.path().join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
+            broker_toml(v4, v5)
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("mqid.log");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec '{}' serve --config '{}'",
+            env!("CARGO_BIN_EXE_mqid"),
+            config.display()
+        ))
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_port(v4, &mut child, &log);
+    let idle: Vec<_> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", v4)).ok())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.matches("cannot accept connections").count();
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} accept-error lines (expected one per 10 s):\n{text}"
+    );
+    assert!(text.len() < 20_000, "{} bytes of log", text.len());
+    drop(idle);
+    eventually(15, "a device is admitted again", || {
+        connect(v4, Proto::V4, "after", Some(("plain", "plain-secret-1"))).admitted()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
