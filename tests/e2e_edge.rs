@@ -1,5 +1,6 @@
 //! `mqid serve` on its own edge, end to end: CONNACK refusals as `mosquitto_pub` and paho-mqtt
-//! report them, what start-up refuses by name, and a listener that cannot bind.
+//! report them, what start-up refuses by name, a listener that cannot bind, hostile bytes and
+//! running out of file descriptors.
 
 mod common;
 
@@ -88,15 +89,11 @@ fn serve_fails(broker_extra: &str, v4: u16) -> String {
 
 #[test]
 fn start_up_refuses_what_the_edge_cannot_serve_by_name() {
-    let ws = format!(
-        "[broker.ws.1]\nname = \"ws-1\"\nlisten = \"127.0.0.1:{}\"\nnext_connection_delay_ms = 0\n\
-         [broker.ws.1.connections]\nconnection_timeout_ms = 5000\nmax_payload_size = 20480\n\
-         max_inflight_count = 100\n",
-        free_port()
-    );
-    let err = serve_fails(&ws, free_port());
+    let capath =
+        "[broker.v4.1.tls]\ncapath = \"ca.pem\"\ncertpath = \"c.pem\"\nkeypath = \"k.pem\"\n";
+    let err = serve_fails(capath, free_port());
     assert!(
-        err.contains("[broker.ws.1]") && err.contains("websocket"),
+        err.contains("[broker.v4.1] tls") && err.contains("capath"),
         "{err}"
     );
 

@@ -791,7 +791,7 @@ fn qos_and_pkid(publish: &Publish) -> (QoS, u16) {
 
 impl ListenerContext {
     /// Counts (and maybe logs) a connection that ended before it was admitted.
-    fn closed_early(&self, close: Close, peer: SocketAddr, e: Option<&ReadError>) {
+    pub(crate) fn closed_early(&self, close: Close, peer: SocketAddr, e: Option<&ReadError>) {
         self.edge.counts.closed(close);
         if close != Close::Dropped && close != Close::Io {
             self.log_close(close, Some(peer), None, e);

@@ -21,6 +21,8 @@ use tokio::net::TcpListener;
 
 use super::codes::Version;
 use super::connection;
+use super::stats::Close;
+use super::transport::MqttSubprotocol;
 use super::Shared;
 
 /// At most one accept-error line per this interval and listener.
@@ -35,6 +37,10 @@ pub(crate) struct ListenerContext {
     pub(crate) max_payload_size: usize,
     pub(crate) max_inflight_count: usize,
     pub(crate) dynamic_filters: bool,
+    /// `tls` of the listener.
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// A `[ws.N]` listener.
+    pub(crate) websocket: bool,
 }
 
 /// Accepts forever.
@@ -79,10 +85,45 @@ pub(crate) async fn run(listener: TcpListener, l: Arc<ListenerContext>, delay: D
 }
 
 fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, l: Arc<ListenerContext>) {
-    match l.version {
-        Version::V4 => tokio::spawn(connection::serve(stream, peer, l, V4)),
-        Version::V5 => tokio::spawn(connection::serve(stream, peer, l, V5)),
-    };
+    if l.tls.is_none() && !l.websocket {
+        match l.version {
+            Version::V4 => tokio::spawn(connection::serve(stream, peer, l, V4)),
+            Version::V5 => tokio::spawn(connection::serve(stream, peer, l, V5)),
+        };
+        return;
+    }
+    // Handshakes run here, in the connection's task, within the CONNECT timeout.
+    tokio::spawn(async move {
+        let deadline = l.connection_timeout;
+        match l.tls.clone() {
+            Some(tls) => match tokio::time::timeout(deadline, tls.accept(stream)).await {
+                Ok(Ok(stream)) => over(stream, peer, l).await,
+                _ => l.closed_early(Close::Handshake, peer, None),
+            },
+            None => over(stream, peer, l).await,
+        }
+    });
+}
+
+/// Serves `stream` as MQTT, or as a websocket carrying MQTT on a `[ws.N]` listener.
+async fn over<S>(stream: S, peer: SocketAddr, l: Arc<ListenerContext>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if !l.websocket {
+        return match l.version {
+            Version::V4 => connection::serve(stream, peer, l, V4).await,
+            Version::V5 => connection::serve(stream, peer, l, V5).await,
+        };
+    }
+    let handshake = async_tungstenite::tokio::accept_hdr_async(stream, MqttSubprotocol);
+    match tokio::time::timeout(l.connection_timeout, handshake).await {
+        Ok(Ok(ws)) => {
+            let stream = ws_stream_tungstenite::WsStream::new(ws);
+            connection::serve(stream, peer, l, V4).await
+        }
+        _ => l.closed_early(Close::Handshake, peer, None),
+    }
 }
 
 /// Errors about the one connection being accepted, not about the listener.

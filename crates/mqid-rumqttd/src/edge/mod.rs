@@ -9,7 +9,8 @@
 //! The pieces, each in its own file with its contract on top:
 //!
 //! * [`engine`]: the router mqid spawns, and links to it;
-//! * [`listener`]: the accept loop of one `[v4.N]` / `[v5.N]` listener;
+//! * [`listener`]: the accept loop of one `[v4.N]` / `[v5.N]` / `[ws.N]` listener;
+//! * `transport`: TLS and websocket handshakes, in the connection's task;
 //! * [`connection`]: one connection, CONNECT to close;
 //! * [`codec`]: bytes ↔ packets (rumqttd's own v4/v5 codecs);
 //! * [`codes`]: the CONNACK code per refusal and version;
@@ -31,6 +32,7 @@ pub mod listener;
 pub mod sessions;
 pub mod stats;
 pub mod topics;
+mod transport;
 pub mod will;
 
 use std::net::SocketAddr;
@@ -76,7 +78,7 @@ impl Default for EdgeOptions {
 /// Why the edge did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
-    #[error("the broker configuration has no [v4.*] or [v5.*] listener")]
+    #[error("the broker configuration has no [v4.*], [v5.*] or [ws.*] listener")]
     NoListeners,
     #[error(
         "listener [{0}] sets connections.auth, rumqttd's static password map; mqid decides every \
@@ -93,6 +95,8 @@ pub enum EdgeError {
     },
     #[error("[prometheus] cannot serve metrics on {addr}: {reason}")]
     Prometheus { addr: SocketAddr, reason: String },
+    #[error("{0}")]
+    Tls(String),
     #[error("the router refused the edge's own will link")]
     WillLink,
 }
@@ -141,38 +145,37 @@ impl Shared {
     }
 }
 
-/// The listeners the edge serves, as `(section.key, settings, version)`.
-fn served(config: &Config) -> Vec<(String, &rumqttd::ServerSettings, Version)> {
+/// The listeners the edge serves, as `(section.key, settings, version, websocket)`. Websocket
+/// listeners speak MQTT 3.1.1, as rumqttd's do.
+fn served(config: &Config) -> Vec<(String, &rumqttd::ServerSettings, Version, bool)> {
     let mut out = Vec::new();
-    for (section, listeners, version) in [
-        ("v4", config.v4.as_ref(), Version::V4),
-        ("v5", config.v5.as_ref(), Version::V5),
+    for (section, listeners, version, ws) in [
+        ("v4", config.v4.as_ref(), Version::V4, false),
+        ("v5", config.v5.as_ref(), Version::V5, false),
+        ("ws", config.ws.as_ref(), Version::V4, true),
     ] {
         for (key, s) in listeners.into_iter().flatten() {
-            out.push((format!("{section}.{key}"), s, version));
+            out.push((format!("{section}.{key}"), s, version, ws));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
-/// Refuses, by name, what the edge cannot honour: `[ws.*]`, `tls` on a listener, rumqttd's
-/// static `connections.auth`, `[console]`, `[bridge]`, `[metrics]`, `[cluster]`.
+/// Refuses, by name, what the edge cannot honour: rumqttd's static `connections.auth`,
+/// `[console]`, `[bridge]`, `[metrics]`, `[cluster]`, and TLS settings it cannot serve (see
+/// [`transport`]).
 pub fn check(config: &Config) -> Result<(), EdgeError> {
-    if let Some(ws) = config.ws.as_ref().filter(|w| !w.is_empty()) {
-        let mut keys: Vec<_> = ws.keys().map(|k| format!("[broker.ws.{k}]")).collect();
-        keys.sort();
-        return Err(EdgeError::Unsupported(
-            keys.join(", "),
-            "websocket listeners would bypass topic permissions; remove them",
-        ));
-    }
-    for (key, s, _) in served(config) {
-        if s.tls.is_some() {
-            return Err(EdgeError::Unsupported(
-                format!("[broker.{key}] tls"),
-                "terminate TLS in front of mqid (a proxy) or remove the tls table",
-            ));
+    for (key, s, _, _) in served(config) {
+        if let Some(tls) = &s.tls {
+            let refused = match tls {
+                rumqttd::TlsConfig::Rustls { capath, .. } => capath.is_some(),
+                rumqttd::TlsConfig::NativeTls { .. } => true,
+            };
+            if refused {
+                // Builds the acceptor only for its message (the paths are not read first).
+                transport::acceptor(&key, tls)?;
+            }
         }
         if s.connections.auth.is_some() {
             return Err(EdgeError::StaticAuth(key));
@@ -217,7 +220,12 @@ impl Edge {
             install_prometheus(p, &engine)?;
         }
         let mut bound = Vec::new();
-        for (key, s, version) in served(config) {
+        for (key, s, version, websocket) in served(config) {
+            let tls = s
+                .tls
+                .as_ref()
+                .map(|t| transport::acceptor(&key, t))
+                .transpose()?;
             let listener = tokio::net::TcpListener::bind(s.listen)
                 .await
                 .map_err(|source| EdgeError::Bind {
@@ -226,7 +234,7 @@ impl Edge {
                     source,
                 })?;
             let addr = listener.local_addr().unwrap_or(s.listen);
-            bound.push((key, s, version, listener, addr));
+            bound.push((key, s, version, listener, addr, tls, websocket));
         }
         let will_engine = engine.clone();
         let wills = tokio::task::spawn_blocking(move || {
@@ -254,7 +262,7 @@ impl Edge {
         });
         tokio::spawn(sessions.sweep(auth, counts, options.revoke_per_sec));
         let mut listeners = Vec::new();
-        for (key, s, version, listener, addr) in bound {
+        for (key, s, version, listener, addr, tls, websocket) in bound {
             let l = Arc::new(ListenerContext {
                 edge: shared.clone(),
                 name: s.name.clone(),
@@ -265,6 +273,8 @@ impl Edge {
                 max_payload_size: s.connections.max_payload_size,
                 max_inflight_count: s.connections.max_inflight_count,
                 dynamic_filters: s.connections.dynamic_filters,
+                tls,
+                websocket,
             });
             let delay = Duration::from_millis(s.next_connection_delay_ms);
             tokio::spawn(listener::run(listener, l, delay));
@@ -388,16 +398,24 @@ mod tests {
         );
         let ws = r#","ws":{"1":{"name":"w","listen":"127.0.0.1:2","next_connection_delay_ms":0,
             "connections":{"connection_timeout_ms":1,"max_payload_size":1,"max_inflight_count":1}}}"#;
-        let e = check(&config("", ws)).unwrap_err().to_string();
-        assert!(e.contains("[broker.ws.1]"), "{e}");
+        assert!(
+            check(&config("", ws)).is_ok(),
+            "websocket listeners are served"
+        );
         let mut tls = config("", "");
         tls.v4.as_mut().unwrap().get_mut("1").unwrap().tls = Some(rumqttd::TlsConfig::Rustls {
-            capath: None,
+            capath: Some("ca.pem".into()),
             certpath: "c.pem".into(),
             keypath: "k.pem".into(),
         });
         let e = check(&tls).unwrap_err().to_string();
-        assert!(e.contains("[broker.v4.1] tls"), "{e}");
+        assert!(
+            e.contains("[broker.v4.1] tls") && e.contains("capath"),
+            "{e}"
+        );
+        let console = r#","console":{"listen":"127.0.0.1:3"}"#;
+        let e = check(&config("", console)).unwrap_err().to_string();
+        assert!(e.contains("[broker.console]"), "{e}");
         let e = check(&Config::default()).unwrap_err();
         assert!(matches!(e, EdgeError::NoListeners), "{e}");
     }

@@ -41,10 +41,12 @@ pub enum Close {
     Revoked,
     /// A socket error.
     Io,
+    /// The TLS or websocket handshake failed or took longer than the CONNECT timeout.
+    Handshake,
 }
 
 impl Close {
-    pub const ALL: [Close; 12] = [
+    pub const ALL: [Close; 13] = [
         Close::Clean,
         Close::Dropped,
         Close::ConnectTimeout,
@@ -57,6 +59,7 @@ impl Close {
         Close::PermissionDenied,
         Close::Revoked,
         Close::Io,
+        Close::Handshake,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Close {
             Close::PermissionDenied => "permission_denied",
             Close::Revoked => "revoked",
             Close::Io => "io",
+            Close::Handshake => "handshake",
         }
     }
 
