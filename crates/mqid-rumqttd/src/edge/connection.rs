@@ -431,7 +431,10 @@ impl Session {
                 Packet::Disconnect(d, p) => {
                     let with_will =
                         d.reason_code == DisconnectReasonCode::DisconnectWithWillMessage;
-                    self.forward.push_back(Packet::Disconnect(d, p));
+                    // "With will" ends like an abnormal close: `end` tells the router once.
+                    if !with_will {
+                        self.forward.push_back(Packet::Disconnect(d, p));
+                    }
                     end = Some(if with_will {
                         Close::Dropped
                     } else {
