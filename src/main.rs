@@ -30,8 +30,9 @@ enum Command {
         #[arg(long)]
         client_id: String,
     },
-    /// Decide one CONNECT against the configured source, without starting a broker.
-    /// Exits 0 when admitted, 1 when refused.
+    /// Decide one CONNECT, or whether a session may publish or subscribe to a topic, against the
+    /// configured source, without starting a broker. Exits 0 when admitted or allowed, 1 when
+    /// refused; prints one line saying why (for a topic: the rule that decided).
     Check {
         #[arg(long, default_value = "config/mqid.toml")]
         config: PathBuf,
@@ -39,9 +40,21 @@ enum Command {
         username: String,
         #[arg(long)]
         client_id: String,
-        /// The CONNECT password (or set MQID_PASSWORD).
-        #[arg(long, env = "MQID_PASSWORD", hide_env_values = true)]
-        password: String,
+        /// The CONNECT password (or set MQID_PASSWORD); not needed (and not checked) with
+        /// --publish or --subscribe.
+        #[arg(
+            long,
+            env = "MQID_PASSWORD",
+            hide_env_values = true,
+            required_unless_present_any = ["publish", "subscribe"]
+        )]
+        password: Option<String>,
+        /// May the session publish to this topic name?
+        #[arg(long, value_name = "TOPIC", conflicts_with = "subscribe")]
+        publish: Option<String>,
+        /// May the session subscribe to this topic filter ($share/GROUP/FILTER too)?
+        #[arg(long, value_name = "FILTER")]
+        subscribe: Option<String>,
     },
     /// Run one pass over the OpenAPI and write the identities: to FILE in the file source's
     /// format, or without --out to the configured snapshot. Exits non-zero on failure.
@@ -50,9 +63,13 @@ enum Command {
         config: PathBuf,
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Also write the topic rules to FILE, in the rules file's format (the API's records).
+        #[arg(long, value_name = "FILE")]
+        permissions_out: Option<PathBuf>,
     },
-    /// Serve QueryCustomAuthIdentity and QueryCustomAuthConnectBlack locally, from files, as the
-    /// ApsaraMQ OpenAPI does (signatures, paging, errors), for tests and demos.
+    /// Serve QueryCustomAuthIdentity, QueryCustomAuthConnectBlack and QueryCustomAuthPermission
+    /// locally, from files, as the ApsaraMQ OpenAPI does (signatures, paging, errors), for tests
+    /// and demos.
     OpenapiEmulator(cmd::emulator::Args),
     /// Benchmarks of the CONNECT hot path, the index at scale and the CONNECT rate
     /// (docs/performance.md). Build with --release.
@@ -73,8 +90,22 @@ fn main() -> ExitCode {
             username,
             client_id,
             password,
-        } => cmd::check::run(&config, &username, &client_id, &password),
-        Command::Sync { config, out } => cmd::sync::run(&config, out.as_deref()),
+            publish,
+            subscribe,
+        } => {
+            let question = match (&publish, &subscribe, &password) {
+                (Some(topic), _, _) => cmd::check::Question::Publish(topic),
+                (_, Some(filter), _) => cmd::check::Question::Subscribe(filter),
+                (None, None, Some(password)) => cmd::check::Question::Connect { password },
+                (None, None, None) => unreachable!("clap requires --password"),
+            };
+            cmd::check::run(&config, &username, &client_id, question)
+        }
+        Command::Sync {
+            config,
+            out,
+            permissions_out,
+        } => cmd::sync::run(&config, out.as_deref(), permissions_out.as_deref()),
         Command::OpenapiEmulator(args) => cmd::emulator::run(args),
         Command::Bench { what } => cmd::bench::run(what),
     };

@@ -314,7 +314,7 @@ fn refresh_bench_smoke() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["identities"], 500);
     assert_eq!(
-        report["requests"], 6,
-        "5 identity pages of 100 and 1 blacklist page"
+        report["requests"], 7,
+        "5 identity pages of 100, 1 blacklist page and 1 (empty) permissions page"
     );
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use mqid_bench::{auth, connect, refresh, scale};
+use mqid_bench::{auth, connect, permissions, refresh, scale};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -56,6 +56,32 @@ pub enum BenchCommand {
         identities: Option<usize>,
         #[arg(long, default_value_t = 100)]
         page_size: u32,
+    },
+    /// Topic permissions: ns per PUBLISH check and per delivery check at 1, 10, 100 and 1,000
+    /// rules (literal, wildcard, mixed), beside rumqttd routing one QoS 0 PUBLISH in the same run;
+    /// and building the rules of a fleet (1M identities, 1M rules by default).
+    Permissions {
+        /// Shorter measurements, 50k routed PUBLISHes, a fleet of 100k identities and rules.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Rule counts of the measured sessions, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        rule_counts: Option<Vec<usize>>,
+        /// QoS 0 PUBLISHes routed through rumqttd for the baseline.
+        #[arg(long)]
+        publishes: Option<usize>,
+        /// Seconds spent on each check.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Rules of the fleet whose build is measured.
+        #[arg(long)]
+        rules: Option<usize>,
+        /// Identities of that fleet.
+        #[arg(long)]
+        identities: Option<usize>,
     },
     /// CONNECTs/s and CONNACK latency of real MQTT clients against in-process rumqttd, without
     /// authentication and with mqid installed, over 1 and several listeners.
@@ -155,6 +181,39 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             opts.page_size = page_size.clamp(1, 100);
             let exe = std::env::current_exe().context("cannot find the mqid executable")?;
             let report = refresh::run(&opts, &exe, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Permissions {
+            quick,
+            json,
+            rule_counts,
+            publishes,
+            seconds,
+            rules,
+            identities,
+        } => {
+            let mut opts = if quick {
+                permissions::PermissionsOpts::quick()
+            } else {
+                permissions::PermissionsOpts::standard()
+            };
+            if let Some(counts) = rule_counts {
+                opts.rule_counts = counts.into_iter().map(|n| n.max(1)).collect();
+            }
+            if let Some(n) = publishes {
+                opts.publishes = n.max(1);
+            }
+            if let Some(s) = seconds {
+                opts.per_case = Duration::from_secs_f64(s.max(0.01));
+                opts.sample = opts.sample.min(opts.per_case / 3);
+            }
+            if let Some(n) = rules {
+                opts.build_rules = n;
+            }
+            if let Some(n) = identities {
+                opts.build_identities = n.max(1);
+            }
+            let report = permissions::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
         BenchCommand::Connect {

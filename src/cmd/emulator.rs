@@ -20,6 +20,11 @@ pub struct Args {
     /// client-id strings, re-read when it changes.
     #[arg(long)]
     blacklist: Option<PathBuf>,
+    /// JSON array of permission records {"Identity","IdentityType","Topic","PermitAction",
+    /// "Effect"} (the rules file's format), served by QueryCustomAuthPermission, re-read when it
+    /// changes. Without it the list is empty.
+    #[arg(long)]
+    permissions: Option<PathBuf>,
     /// The one AccessKey id accepted.
     #[arg(long, env = "ALIBABA_CLOUD_ACCESS_KEY_ID")]
     access_key_id: String,
@@ -62,6 +67,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<ExitCode> {
     let mut cfg = EmulatorConfig::new(a.identities, a.access_key_id, a.access_key_secret);
     cfg.blacklist = a.blacklist;
+    cfg.permissions = a.permissions;
     cfg.security_token = a.security_token.map(mqid_core::Secret::new);
     cfg.instance_id = a.instance_id;
     cfg.faults = Faults {

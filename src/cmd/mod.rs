@@ -74,24 +74,18 @@ pub fn openapi_client(api: &OpenApiConfig) -> Result<Client> {
     Ok(Client::new(api, credentials)?)
 }
 
-/// The identities the configured source holds right now, for commands that do not serve: the
-/// file; for the OpenAPI source the snapshot when there is a usable one, else one pass.
-pub fn current_identities(auth: &AuthConfig) -> Result<Loaded> {
+/// The identities and topic rules the configured source holds right now, for commands that do
+/// not serve: the files; for the OpenAPI source the snapshot when there is a usable one, else one
+/// pass.
+pub fn current_set(auth: &AuthConfig) -> Result<Loaded> {
     match auth.source {
-        SourceKind::File => {
-            let file = auth.file.as_deref().expect("validated: file is set");
-            Ok(mqid_sync::file::load(file)?)
-        }
+        SourceKind::File => Ok(mqid_sync::file::Files::from_config(auth).load()?),
         SourceKind::Openapi => {
             let api = auth
                 .openapi
                 .as_ref()
                 .expect("validated: [auth.openapi] is set");
-            if let Some(loaded) = api
-                .snapshot
-                .as_deref()
-                .and_then(mqid_sync::refresh::load_snapshot)
-            {
+            if let Some(loaded) = mqid_sync::refresh::load_snapshot_for(api) {
                 return Ok(loaded);
             }
             let client = openapi_client(api)?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mqid_core::{Index, SharedIndex, StaleGate};
-use mqid_rumqttd::edge::{Edge, EdgeCounts, EdgeOptions};
+use mqid_rumqttd::edge::{DenyAction, Edge, EdgeCounts, EdgeOptions};
 use mqid_rumqttd::Authenticator;
 use mqid_sync::health::{publish_index_metrics, SyncHealth};
 use mqid_sync::refresh::{load_snapshot, Refresher};
@@ -43,8 +43,12 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
             &broker_config,
             authenticator.clone(),
             EdgeOptions {
+                no_match: config.auth.permissions.no_match,
+                deny_action: match config.auth.permissions.deny_action {
+                    mqid_sync::DenyAction::Ignore => DenyAction::Drop,
+                    mqid_sync::DenyAction::Disconnect => DenyAction::Disconnect,
+                },
                 revoke_per_sec: config.edge.revoke_per_sec,
-                ..EdgeOptions::default()
             },
         ))
         .context("the broker was not started")?;

@@ -1,13 +1,18 @@
-//! `mqid sync`: one pass over the OpenAPI, written to a file or to the configured snapshot.
+//! `mqid sync`: one pass over the OpenAPI, written to a file or to the configured snapshot, and
+//! the topic rules to a rules file when asked.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use mqid_core::Index;
+use mqid_core::{Index, Permissions};
 use mqid_sync::{snapshot, SourceKind};
 
-pub fn run(config_path: &Path, out: Option<&Path>) -> Result<ExitCode> {
+pub fn run(
+    config_path: &Path,
+    out: Option<&Path>,
+    permissions_out: Option<&Path>,
+) -> Result<ExitCode> {
     let config = crate::config::load(config_path)?;
     if config.auth.source != SourceKind::Openapi {
         bail!(
@@ -21,6 +26,13 @@ pub fn run(config_path: &Path, out: Option<&Path>) -> Result<ExitCode> {
         (None, Some(snap)) => snap,
         (None, None) => bail!("nowhere to write: give --out FILE or set [auth.openapi] snapshot"),
     };
+    if permissions_out.is_some() && !api.permissions {
+        bail!(
+            "config {}: [auth.openapi] permissions = false, so no topic rules are read; \
+             --permissions-out has nothing to write",
+            config_path.display()
+        );
+    }
     let client = super::openapi_client(api)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -29,7 +41,11 @@ pub fn run(config_path: &Path, out: Option<&Path>) -> Result<ExitCode> {
     for s in &loaded.skipped {
         eprintln!("mqid: skipped invalid {s}");
     }
+    for s in &loaded.skipped_permissions {
+        eprintln!("mqid: skipped invalid {s}");
+    }
     let (index, report) = Index::build(loaded.identities, loaded.blacklist);
+    let index = index.with_permissions(loaded.permissions.map(Permissions::build));
     for d in &report.duplicates {
         eprintln!("mqid: {d}");
     }
@@ -38,6 +54,10 @@ pub fn run(config_path: &Path, out: Option<&Path>) -> Result<ExitCode> {
     } else {
         snapshot::write(target, &index)?;
     }
+    let rules_written = match permissions_out {
+        Some(path) => snapshot::write_permissions_file(path, &index)?.map(|n| (n, path)),
+        None => None,
+    };
     println!("{stats}");
     println!(
         "wrote {} to {}{}",
@@ -49,5 +69,8 @@ pub fn run(config_path: &Path, out: Option<&Path>) -> Result<ExitCode> {
             ""
         }
     );
+    if let Some((n, path)) = rules_written {
+        println!("wrote {n} topic rules to {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,8 +14,9 @@ pub struct Cloud {
 }
 
 impl Cloud {
-    /// Serves `dir/cloud-identities.json` and `dir/cloud-blacklist.json` (write them first) to
-    /// whoever signs with this AccessKey.
+    /// Serves `dir/cloud-identities.json` and `dir/cloud-blacklist.json` (write them first), and
+    /// `dir/cloud-permissions.json` if it exists now (else an empty rules list), to whoever signs
+    /// with this AccessKey.
     pub fn start(dir: &Path, access_key_id: &str, access_key_secret: &str) -> Cloud {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -28,6 +29,8 @@ impl Cloud {
             access_key_secret,
         );
         cfg.blacklist = Some(dir.join("cloud-blacklist.json"));
+        let rules = dir.join("cloud-permissions.json");
+        cfg.permissions = rules.exists().then_some(rules);
         let emu = rt
             .block_on(Emulator::bind("127.0.0.1:0", cfg.clone()))
             .unwrap();

@@ -8,8 +8,8 @@ the protocol the official SDKs speak:
   SDK's default) and, with signature_algorithm="v2", V1 RPC HMAC-SHA1;
 * aliyun-python-sdk-core (CommonRequest), V1 RPC HMAC-SHA1, as GET and as a form POST.
 
-Each client pages through every identity of the emulator's identities file (and the blacklist
-file, when given) and must get exactly the file's records back, in pages of at most --size, with
+Each client pages through every identity of the emulator's identities file (and the blacklist and
+permissions files, when given) and must get exactly the file's records back, in pages of at most --size, with
 NextToken only while more remain; a wrong AccessKey secret must get SignatureDoesNotMatch.
 
 The emulator must already be running. crates/mqid-emulator/tests/python_sdk.rs starts one and runs
@@ -18,11 +18,12 @@ this script; by hand:
     pip install -r tests/python/requirements.txt
     python3 tests/python/test_sdk_interop.py --endpoint 127.0.0.1:PORT \\
         --access-key-id ID --access-key-secret SECRET --instance-id mqtt-local \\
-        --identities identities.json [--blacklist blacklist.json] [--size 3]
+        --identities identities.json [--blacklist blacklist.json] \\
+        [--permissions permissions.json] [--size 3]
 
 Every option may come from the environment instead: MQID_EMULATOR_ENDPOINT,
 MQID_EMULATOR_ACCESS_KEY_ID, MQID_EMULATOR_ACCESS_KEY_SECRET, MQID_EMULATOR_INSTANCE_ID,
-MQID_EMULATOR_IDENTITIES, MQID_EMULATOR_BLACKLIST, MQID_EMULATOR_SIZE.
+MQID_EMULATOR_IDENTITIES, MQID_EMULATOR_BLACKLIST, MQID_EMULATOR_PERMISSIONS, MQID_EMULATOR_SIZE.
 
 Exit status: 0 all checks passed, 1 a check failed, 2 bad arguments, 3 an SDK is not installed.
 """
@@ -67,6 +68,8 @@ def parse_args():
                    help="the identities file the emulator serves (the expected records)")
     p.add_argument("--blacklist", default=env("MQID_EMULATOR_BLACKLIST"),
                    help="the blacklist file the emulator serves, if any")
+    p.add_argument("--permissions", default=env("MQID_EMULATOR_PERMISSIONS"),
+                   help="the permissions file the emulator serves, if any")
     p.add_argument("--size", type=int, default=int(env("MQID_EMULATOR_SIZE", "3")))
     a = p.parse_args()
     missing = [n for n in ("endpoint", "access_key_id", "access_key_secret", "identities")
@@ -94,6 +97,11 @@ def expected_blacklist(path):
         {"ClientId": r, "PermitAction": "CONNECT", "Effect": "DENY"} if isinstance(r, str) else r
         for r in raw
     ]
+
+
+def expected_permissions(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def check_pages(name, pages, expected, size):
@@ -132,6 +140,10 @@ def tea_page_all(client, a, query):
             req = mqtt_models.QueryCustomAuthIdentityRequest(
                 instance_id=a.instance_id, size=a.size, next_token=token)
             resp = client.query_custom_auth_identity_with_options(req, runtime)
+        elif query == "permission":
+            req = mqtt_models.QueryCustomAuthPermissionRequest(
+                instance_id=a.instance_id, size=a.size, next_token=token)
+            resp = client.query_custom_auth_permission_with_options(req, runtime)
         else:
             req = mqtt_models.QueryCustomAuthConnectBlackRequest(
                 instance_id=a.instance_id, size=a.size, next_token=token)
@@ -161,6 +173,40 @@ def check_tea_v1_identities(a):
 def check_tea_v3_blacklist(a):
     pages = tea_page_all(tea_client(a), a, "black")
     return check_pages("tea V3 blacklist", pages, expected_blacklist(a.blacklist), a.size)
+
+
+def check_tea_v3_permissions(a):
+    pages = tea_page_all(tea_client(a), a, "permission")
+    return check_pages("tea V3 permissions", pages, expected_permissions(a.permissions), a.size)
+
+
+def check_tea_v1_permissions(a):
+    pages = tea_page_all(tea_client(a, signature_algorithm="v2"), a, "permission")
+    return check_pages("tea V1 permissions", pages, expected_permissions(a.permissions), a.size)
+
+
+def check_tea_v3_permission_filters(a):
+    """Identity, IdentityType and Topic as filters, one rule at a time: every rule comes back
+    alone (Topic holds '/', '+', '#', spaces and UTF-8, which the signature must survive)."""
+    records = expected_permissions(a.permissions)
+    client, runtime = tea_client(a), util_models.RuntimeOptions()
+    for r in records:
+        req = mqtt_models.QueryCustomAuthPermissionRequest(
+            instance_id=a.instance_id, size=100, identity=r["Identity"],
+            identity_type=r["IdentityType"], topic=r["Topic"])
+        body = client.query_custom_auth_permission_with_options(req, runtime).body.to_map()
+        want = [x for x in records if (x["Identity"], x["IdentityType"], x["Topic"])
+                == (r["Identity"], r["IdentityType"], r["Topic"])]
+        got = body["Data"]["Results"]
+        assert canonical(got) == canonical(want), f"rule {r}: {got}"
+    identities = sorted({r["Identity"] for r in records})
+    for ident in identities:
+        req = mqtt_models.QueryCustomAuthPermissionRequest(
+            instance_id=a.instance_id, size=100, identity=ident)
+        got = client.query_custom_auth_permission_with_options(req, runtime).body.to_map()
+        want = [x for x in records if x["Identity"] == ident]
+        assert canonical(got["Data"]["Results"]) == canonical(want), f"Identity {ident!r}"
+    return f"{len(records)} rules, {len(identities)} identities"
 
 
 def check_tea_v3_filters(a):
@@ -277,6 +323,11 @@ def check_core_v1_blacklist(a):
     return check_pages("core V1 blacklist", pages, expected_blacklist(a.blacklist), a.size)
 
 
+def check_core_v1_permissions(a):
+    pages = core_page_all(a, "QueryCustomAuthPermission", "GET")
+    return check_pages("core V1 permissions", pages, expected_permissions(a.permissions), a.size)
+
+
 def check_core_v1_filters(a):
     records = expected_identities(a.identities)
     client = core_client(a)
@@ -319,6 +370,9 @@ def main():
     ]
     if a.blacklist:
         checks += [check_tea_v3_blacklist, check_core_v1_blacklist]
+    if a.permissions:
+        checks += [check_tea_v3_permissions, check_tea_v1_permissions,
+                   check_tea_v3_permission_filters, check_core_v1_permissions]
     passed = failed = 0
     for check in checks:
         name = check.__name__.removeprefix("check_")

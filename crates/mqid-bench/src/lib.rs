@@ -10,6 +10,8 @@
 //!   while full index replacements run beside it.
 //! * [`refresh`]: one OpenAPI pass over N identities from the emulator on loopback, beside the
 //!   file source's cost for the same set and the API's request-rate ceiling.
+//! * [`permissions`]: the per-PUBLISH and per-delivery topic checks at 1 to 1,000 rules, beside
+//!   rumqttd routing one QoS 0 PUBLISH; building the rules of a large fleet.
 //! * [`connect`]: real MQTT clients (rumqttc) against in-process rumqttd brokers, without auth and
 //!   with mqid installed.
 //!
@@ -20,6 +22,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod connect;
+pub mod permissions;
 pub mod refresh;
 pub mod scale;
 pub mod stats;

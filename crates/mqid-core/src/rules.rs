@@ -33,17 +33,25 @@
 //!
 //! # Layout
 //!
-//! One [`RuleSet`] per identity, shared by `Arc` between the generation and the sessions:
+//! One [`RuleSet`] per identity, shared by `Arc` between the generation and the sessions. A rule's
+//! filter has a **shape**: its number of levels before any `#`, which of them are `+`, and whether
+//! it ends in `#`. Filters of one shape differ only in their literal levels, so a set keeps one
+//! hash table of its filters, keyed by (shape, hash of the literal levels):
 //!
-//! * **literal rules** (no wildcard) in a hash table keyed by topic: one probe per PUBLISH;
-//! * **wildcard rules** in a level trie: a node has its literal children (sorted, binary
-//!   search), a `+` child, and per (`PUB`/`SUB`, `ALLOW`/`DENY`) the first rule that ends there
-//!   and the first that ends there in `#`. A topic walks the trie once, branching where both a
-//!   literal child and a `+` child fit; each node is visited at most once, so the cost is bounded
-//!   by the topic's levels times the rules' `+` branching, not by the number of rules. The walk
-//!   recurses only at such branches, so rules with more than [`MAX_TRIE_PLUS`] `+` levels are kept
-//!   apart and matched one by one with [`topic::matches`] (bounded stack on any input);
-//! * subscriptions are rare: a SUBSCRIBE scans the set's rules with [`topic::covers`].
+//! * a question splits the topic once, validating it and hashing each level (a keyed
+//!   multiply-fold hash, word at a time), for the levels any shape of the session looks at;
+//! * then, per shape the topic's level count fits (exactly, or at least, for a `#` shape),
+//!   it combines the hashes of the shape's literal positions and probes the table once; a hit
+//!   is confirmed with [`topic::matches`] (so a hash collision costs time, never a wrong answer).
+//!
+//! A literal rule is the shape with no `+` and no `#`: one probe. The cost is one pass over the
+//! topic plus one probe per shape, whatever the number of rules; sets have few shapes (a fleet's
+//! rules are written from a handful of patterns), and at worst as many as rules. Filters deeper
+//! than [`MAX_LEVELS`] levels are matched one by one with [`topic::matches`]. Subscriptions are
+//! rare: a SUBSCRIBE scans the set's rules with [`topic::covers`].
+//!
+//! The table's keys are the administrator's filters, not a device's topics: a device chooses
+//! what it asks, never what the table holds, so it cannot lengthen a probe.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -68,9 +76,9 @@ pub enum NoMatch {
     Allow,
 }
 
-/// A wildcard rule with more `+` levels than this is matched apart, not through the trie (whose
-/// walk recurses once per `+` branch).
-pub const MAX_TRIE_PLUS: usize = 32;
+/// Filters with more levels than this (before any `#`) are matched one by one, not through the
+/// shape table (whose questions keep one hash per level on the stack).
+pub const MAX_LEVELS: usize = 32;
 
 /// "No rule" in a rule number.
 const NONE: u32 = u32::MAX;
@@ -93,7 +101,7 @@ impl Marks {
             (SUB, p.permit_action.covers_sub()),
         ] {
             let slot = &mut self.0[dir + deny];
-            if on && *slot == NONE {
+            if on && rule < *slot {
                 *slot = rule;
             }
         }
@@ -122,50 +130,202 @@ impl Found {
     }
 }
 
-/// A node of the wildcard trie.
-struct Node {
-    /// Literal children, sorted by level.
-    children: Box<[(Box<str>, u32)]>,
-    /// The `+` child, or `NONE`.
-    plus: u32,
-    /// Rules ending here in `#` (they match this level's topic and every topic below).
-    hash: Marks,
-    /// Rules ending exactly here.
-    end: Marks,
+/// `a * b` folded to 64 bits: the mixing step of [`TopicHasher`].
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
-impl Node {
-    #[inline]
-    fn child(&self, level: &str) -> u32 {
-        match self.children.binary_search_by(|(k, _)| (**k).cmp(level)) {
-            Ok(i) => self.children[i].1,
-            Err(_) => NONE,
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The hash of topic levels: a multiply-fold over 8-byte words under two random keys of the
+/// generation. Fast (a few ns per level) rather than collision-resistant against whoever picks
+/// the keys of the table, which is the administrator (see the module's documentation).
+#[derive(Clone, Copy, Debug)]
+struct TopicHasher {
+    k0: u64,
+    k1: u64,
+}
+
+impl TopicHasher {
+    fn new() -> Self {
+        let s = RandomState::new();
+        TopicHasher {
+            k0: s.hash_one(0u64) | 1,
+            k1: s.hash_one(1u64) | 1,
         }
+    }
+
+    /// The hash of one level.
+    #[inline]
+    fn level(&self, bytes: &[u8]) -> u64 {
+        let mut h = self.k0 ^ (bytes.len() as u64).wrapping_mul(MIX);
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            h = fold(h ^ w, self.k1);
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            h = fold(h ^ u64::from_le_bytes(w), self.k1 ^ MIX);
+        }
+        h
+    }
+
+    /// The starting value of shape `shape`'s hashes.
+    #[inline]
+    fn seed(&self, shape: usize) -> u64 {
+        fold(self.k0 ^ (shape as u64 + 1).wrapping_mul(MIX), self.k1)
+    }
+
+    /// Adds the hash of the level at `position` to a shape's hash.
+    #[inline]
+    fn combine(&self, h: u64, position: usize, level: u64) -> u64 {
+        fold(
+            h ^ level,
+            self.k1 ^ (position as u64 + 1).wrapping_mul(MIX).rotate_left(17),
+        )
     }
 }
 
-/// A literal rule's entry: the number of a rule with that topic (the key), and the marks of all
-/// of the set's rules with that topic.
-struct Literal {
+/// The shape of a filter (see the module's documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    /// Levels before any `#`.
+    levels: u8,
+    /// Bit `i`: level `i` is `+`.
+    plus: u32,
+    /// Ends in `#` (then matches topics of `levels` levels or more).
+    hash: bool,
+}
+
+impl Shape {
+    /// The shape of `filter` (valid), unless it is deeper than [`MAX_LEVELS`].
+    fn of(filter: &str) -> Option<Shape> {
+        let mut shape = Shape {
+            levels: 0,
+            plus: 0,
+            hash: false,
+        };
+        for (i, level) in filter.split('/').enumerate() {
+            if level == "#" {
+                shape.hash = true;
+                break;
+            }
+            if i >= MAX_LEVELS {
+                return None;
+            }
+            if level == "+" {
+                shape.plus |= 1 << i;
+            }
+            shape.levels += 1;
+        }
+        Some(shape)
+    }
+
+    /// Whether the first level is a wildcard (so no `$` topic matches).
+    fn wild_first(self) -> bool {
+        self.plus & 1 == 1 || (self.hash && self.levels == 0)
+    }
+
+    /// Whether a topic of `count` levels can match.
+    #[inline]
+    fn fits(self, count: usize) -> bool {
+        let levels = usize::from(self.levels);
+        if self.hash {
+            count >= levels
+        } else {
+            count == levels
+        }
+    }
+
+    /// The hash of the literal levels, from the hashes of each level.
+    #[inline]
+    fn hash(self, number: usize, hasher: &TopicHasher, levels: &[u64]) -> u64 {
+        let mut h = hasher.seed(number);
+        for (i, &l) in levels.iter().enumerate().take(usize::from(self.levels)) {
+            if self.plus & (1 << i) == 0 {
+                h = hasher.combine(h, i, l);
+            }
+        }
+        h
+    }
+}
+
+/// One filter of a set: the number of a rule with that filter (whose topic is the key), its
+/// shape's number, and the marks of all of the set's rules with that filter.
+struct Entry {
     rule: u32,
+    shape: u32,
     marks: Marks,
+}
+
+/// A topic name split for a question: validity, level count, and the hash of each level the
+/// session's shapes look at.
+struct Split<'t> {
+    topic: &'t str,
+    dollar: bool,
+    count: usize,
+    hashes: [u64; MAX_LEVELS],
+}
+
+impl<'t> Split<'t> {
+    /// Splits and validates `topic` (a topic name) in one pass, hashing its first `need` levels;
+    /// `None` when it is not a valid topic name.
+    #[inline]
+    fn new(topic: &'t str, hasher: &TopicHasher, need: usize) -> Option<Self> {
+        let bytes = topic.as_bytes();
+        if bytes.is_empty() || bytes.len() > topic::MAX_TOPIC_BYTES {
+            return None;
+        }
+        let mut split = Split {
+            topic,
+            dollar: bytes[0] == b'$',
+            count: 0,
+            hashes: [0; MAX_LEVELS],
+        };
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'/' => {
+                    if split.count < need {
+                        split.hashes[split.count] = hasher.level(&bytes[start..i]);
+                    }
+                    split.count += 1;
+                    start = i + 1;
+                }
+                0 | b'+' | b'#' => return None,
+                _ => {}
+            }
+        }
+        if split.count < need {
+            split.hashes[split.count] = hasher.level(&bytes[start..]);
+        }
+        split.count += 1;
+        Some(split)
+    }
 }
 
 /// The compiled rules of one identity (one `USER` username or one `CLIENT` client id).
 pub struct RuleSet {
     /// The identity's rules, duplicates removed, in the order they came.
     rules: Vec<Permission>,
-    /// Rules without wildcards, by topic (hashed with the generation's hasher).
-    literal: HashTable<Literal>,
-    /// The wildcard trie; `nodes[0]` is the root. Empty when the set has no wildcard rule.
-    nodes: Vec<Node>,
-    /// Wildcard rules with more than [`MAX_TRIE_PLUS`] `+` levels.
+    /// The shapes of the filters in `table`.
+    shapes: Vec<Shape>,
+    /// Most levels any shape looks at.
+    need: usize,
+    /// One entry per distinct filter, by (shape, hash of its literal levels).
+    table: HashTable<Entry>,
+    /// Filters deeper than [`MAX_LEVELS`].
     deep: Vec<u32>,
 }
 
 impl RuleSet {
-    /// Compiles one identity's rules; `hasher` keys the literal table.
-    fn build(mut rules: Vec<Permission>, hasher: &RandomState) -> Self {
+    /// Compiles one identity's rules; `hasher` is the generation's.
+    fn build(mut rules: Vec<Permission>, hasher: &TopicHasher) -> Self {
         if rules.len() > 1 {
             let mut seen = HashSet::with_capacity(rules.len());
             let keep: Vec<bool> = rules
@@ -182,40 +342,87 @@ impl RuleSet {
             "one identity has more than 2^32-1 topic rules"
         );
 
-        let mut literal = HashTable::new();
+        let mut shapes: Vec<Shape> = Vec::new();
+        let mut table: HashTable<Entry> = HashTable::new();
         let mut deep = Vec::new();
-        let mut trie = TrieBuilder::default();
+        let mut levels = [0u64; MAX_LEVELS];
+        let key = |rules: &[Permission], e: &Entry, shapes: &[Shape], levels: &mut [u64]| {
+            let shape = shapes[e.shape as usize];
+            Self::filter_hash(
+                &rules[e.rule as usize].topic,
+                shape,
+                e.shape,
+                hasher,
+                levels,
+            )
+        };
         for (n, p) in rules.iter().enumerate() {
             let n = n as u32;
-            if !p.topic.contains(['+', '#']) {
-                let hash = hasher.hash_one(p.topic.as_str());
-                let found =
-                    literal.find_mut(hash, |l: &Literal| rules[l.rule as usize].topic == p.topic);
-                match found {
-                    Some(l) => l.marks.mark(n, p),
-                    None => {
-                        let mut marks = Marks::EMPTY;
-                        marks.mark(n, p);
-                        literal.insert_unique(hash, Literal { rule: n, marks }, |l| {
-                            hasher.hash_one(rules[l.rule as usize].topic.as_str())
-                        });
-                    }
-                }
-            } else if p.topic.split('/').filter(|l| *l == "+").count() > MAX_TRIE_PLUS {
+            let Some(shape) = Shape::of(&p.topic) else {
                 deep.push(n);
-            } else {
-                trie.insert(&p.topic, n, p);
+                continue;
+            };
+            let number = match shapes.iter().position(|s| *s == shape) {
+                Some(k) => k,
+                None => {
+                    shapes.push(shape);
+                    shapes.len() - 1
+                }
+            };
+            let hash = Self::filter_hash(&p.topic, shape, number as u32, hasher, &mut levels);
+            let found = table.find_mut(hash, |e| {
+                e.shape == number as u32 && rules[e.rule as usize].topic == p.topic
+            });
+            match found {
+                Some(e) => e.marks.mark(n, p),
+                None => {
+                    let mut marks = Marks::EMPTY;
+                    marks.mark(n, p);
+                    let entry = Entry {
+                        rule: n,
+                        shape: number as u32,
+                        marks,
+                    };
+                    table.insert_unique(hash, entry, |e| {
+                        key(&rules, e, &shapes, &mut [0u64; MAX_LEVELS])
+                    });
+                }
             }
         }
-        literal.shrink_to_fit(|l| hasher.hash_one(rules[l.rule as usize].topic.as_str()));
+        table.shrink_to_fit(|e| key(&rules, e, &shapes, &mut [0u64; MAX_LEVELS]));
+        shapes.shrink_to_fit();
         deep.shrink_to_fit();
-        let nodes = trie.finish();
+        let need = shapes
+            .iter()
+            .map(|s| usize::from(s.levels))
+            .max()
+            .unwrap_or(0);
         RuleSet {
             rules,
-            literal,
-            nodes,
+            shapes,
+            need,
+            table,
             deep,
         }
+    }
+
+    /// The table hash of `filter` (of shape `shape`, numbered `number`), as a topic that it
+    /// matches hashes under the same shape.
+    fn filter_hash(
+        filter: &str,
+        shape: Shape,
+        number: u32,
+        hasher: &TopicHasher,
+        levels: &mut [u64],
+    ) -> u64 {
+        for (i, level) in filter
+            .split('/')
+            .enumerate()
+            .take(usize::from(shape.levels))
+        {
+            levels[i] = hasher.level(level.as_bytes());
+        }
+        shape.hash(number as usize, hasher, levels)
     }
 
     /// The identity's rules (duplicates removed), in the order they came.
@@ -223,69 +430,32 @@ impl RuleSet {
         &self.rules
     }
 
-    /// Whether the set has literal rules (and so wants the topic's hash).
-    fn has_literals(&self) -> bool {
-        !self.literal.is_empty()
-    }
-
-    /// The rules of direction `dir` that match topic name `topic` (valid); `hash` is its hash
-    /// under the generation's hasher when the set has literal rules.
-    fn matching(&self, topic: &str, hash: u64, dir: usize) -> Found {
+    /// The rules of direction `dir` that match the split topic.
+    #[inline]
+    fn matching(&self, topic: &Split<'_>, hasher: &TopicHasher, dir: usize) -> Found {
         let mut found = Found::NOTHING;
-        if self.has_literals() {
-            let rules = &self.rules;
-            if let Some(l) = self
-                .literal
-                .find(hash, |l| rules[l.rule as usize].topic == topic)
-            {
-                found.add(&l.marks, dir);
+        for (number, &shape) in self.shapes.iter().enumerate() {
+            if !shape.fits(topic.count) || (topic.dollar && shape.wild_first()) {
+                continue;
             }
-        }
-        if !self.nodes.is_empty() {
-            self.walk(0, topic.split('/'), topic.starts_with('$'), dir, &mut found);
+            let hash = shape.hash(number, hasher, &topic.hashes);
+            let rules = &self.rules;
+            if let Some(e) = self.table.find(hash, |e| {
+                e.shape == number as u32
+                    && topic::matches(&rules[e.rule as usize].topic, topic.topic)
+            }) {
+                found.add(&e.marks, dir);
+            }
         }
         for &n in &self.deep {
             let p = &self.rules[n as usize];
-            if topic::matches(&p.topic, topic) {
+            if topic::matches(&p.topic, topic.topic) {
                 let mut marks = Marks::EMPTY;
                 marks.mark(n, p);
                 found.add(&marks, dir);
             }
         }
         found
-    }
-
-    /// Walks the trie from `node` with the levels left of the topic. `dollar`: at the root of a
-    /// topic whose first level starts with `$`, where `+` and `#` do not apply.
-    fn walk(
-        &self,
-        mut node: u32,
-        mut levels: std::str::Split<'_, char>,
-        mut dollar: bool,
-        dir: usize,
-        found: &mut Found,
-    ) {
-        loop {
-            let n = &self.nodes[node as usize];
-            if !dollar {
-                found.add(&n.hash, dir);
-            }
-            let Some(level) = levels.next() else {
-                found.add(&n.end, dir);
-                return;
-            };
-            let (literal, plus) = (n.child(level), if dollar { NONE } else { n.plus });
-            dollar = false;
-            node = match (literal, plus) {
-                (NONE, NONE) => return,
-                (NONE, p) => p,
-                (l, NONE) => l,
-                (l, p) => {
-                    self.walk(p, levels.clone(), false, dir, found);
-                    l
-                }
-            };
-        }
     }
 
     /// The rules of direction `SUB` that cover filter `filter` (valid, `$share` stripped).
@@ -306,79 +476,13 @@ impl RuleSet {
     }
 }
 
-/// Builds the trie of a [`RuleSet`]: children found through a map while building, then stored
-/// sorted in their parent.
-#[derive(Default)]
-struct TrieBuilder<'a> {
-    nodes: Vec<Node>,
-    children: HashMap<(u32, &'a str), u32>,
-}
-
-impl<'a> TrieBuilder<'a> {
-    fn new_node(&mut self) -> u32 {
-        self.nodes.push(Node {
-            children: Box::default(),
-            plus: NONE,
-            hash: Marks::EMPTY,
-            end: Marks::EMPTY,
-        });
-        (self.nodes.len() - 1) as u32
-    }
-
-    fn insert(&mut self, filter: &'a str, rule: u32, p: &Permission) {
-        if self.nodes.is_empty() {
-            self.new_node();
-        }
-        let mut node = 0u32;
-        for level in filter.split('/') {
-            node = match level {
-                "#" => {
-                    self.nodes[node as usize].hash.mark(rule, p);
-                    return;
-                }
-                "+" => match self.nodes[node as usize].plus {
-                    NONE => {
-                        let child = self.new_node();
-                        self.nodes[node as usize].plus = child;
-                        child
-                    }
-                    child => child,
-                },
-                _ => match self.children.get(&(node, level)) {
-                    Some(&child) => child,
-                    None => {
-                        let child = self.new_node();
-                        self.children.insert((node, level), child);
-                        child
-                    }
-                },
-            };
-        }
-        self.nodes[node as usize].end.mark(rule, p);
-    }
-
-    fn finish(mut self) -> Vec<Node> {
-        let mut lists: Vec<Vec<(Box<str>, u32)>> = Vec::new();
-        lists.resize_with(self.nodes.len(), Vec::new);
-        for ((parent, level), child) in self.children {
-            lists[parent as usize].push((level.into(), child));
-        }
-        for (node, mut list) in self.nodes.iter_mut().zip(lists) {
-            list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            node.children = list.into_boxed_slice();
-        }
-        self.nodes.shrink_to_fit();
-        self.nodes
-    }
-}
-
 /// The compiled rules of one generation, keyed by identity. Immutable; shared by the index and
 /// by the sessions that resolved from it.
 pub struct Permissions {
     users: HashMap<Box<str>, Arc<RuleSet>>,
     clients: HashMap<Box<str>, Arc<RuleSet>>,
-    /// Keys every set's literal table, so that a topic is hashed once per question.
-    hasher: RandomState,
+    /// Keys every set's table, so that a topic is split and hashed once per question.
+    hasher: TopicHasher,
     len: usize,
 }
 
@@ -393,7 +497,7 @@ impl Permissions {
                 .cmp(&key(b))
                 .then_with(|| a.identity.cmp(&b.identity))
         });
-        let hasher = RandomState::new();
+        let hasher = TopicHasher::new();
         let (mut users, mut clients) = (HashMap::new(), HashMap::new());
         let mut len = 0;
         let mut it = all.into_iter().peekable();
@@ -540,8 +644,10 @@ pub struct SessionRules {
     no_match: NoMatch,
     /// Whether the index carries rules at all.
     enforced: bool,
-    /// The generation's topic hasher, when one of the sets has literal rules.
-    hasher: Option<RandomState>,
+    /// The generation's topic hasher.
+    hasher: TopicHasher,
+    /// Most levels the sets' shapes look at.
+    need: usize,
     user: Option<Arc<RuleSet>>,
     client: Option<Arc<RuleSet>>,
 }
@@ -570,22 +676,26 @@ impl SessionRules {
                 generation: index.generation(),
                 no_match,
                 enforced: false,
-                hasher: None,
+                hasher: TopicHasher { k0: 0, k1: 0 },
+                need: 0,
                 user: None,
                 client: None,
             };
         };
         let user = permissions.users.get(username).cloned();
         let client = permissions.clients.get(client_id).cloned();
-        let literals = [&user, &client]
+        let need = [&user, &client]
             .into_iter()
             .flatten()
-            .any(|s| s.has_literals());
+            .map(|s| s.need)
+            .max()
+            .unwrap_or(0);
         SessionRules {
             generation: index.generation(),
             no_match,
             enforced: true,
-            hasher: literals.then(|| permissions.hasher.clone()),
+            hasher: permissions.hasher,
+            need,
             user,
             client,
         }
@@ -662,13 +772,12 @@ impl SessionRules {
         if !self.enforced {
             return Self::not_enforced();
         }
-        if topic::check_name(topic).is_err() {
+        let Some(split) = Split::new(topic, &self.hasher, self.need) else {
             return Self::invalid();
-        }
-        let hash = self.hasher.as_ref().map_or(0, |h| h.hash_one(topic));
+        };
         let mut verdict = Verdict::default();
         for set in self.sets() {
-            verdict.add(set, set.matching(topic, hash, dir));
+            verdict.add(set, set.matching(&split, &self.hasher, dir));
             if verdict.deny.is_some() {
                 break;
             }
@@ -1172,6 +1281,39 @@ mod tests {
         assert_eq!(outcome(s.may_publish("/")), by(true, "/", Effect::Allow));
         assert_eq!(
             outcome(s.may_publish("x/q/w/v")),
+            none(TopicReason::NoMatchDeny)
+        );
+    }
+
+    #[test]
+    fn filters_deeper_than_the_shape_table_still_match() {
+        let deep: Vec<&str> = (0..MAX_LEVELS + 3)
+            .map(|i| if i % 5 == 1 { "+" } else { "l" })
+            .collect();
+        let filter = format!("{}/#", deep.join("/"));
+        let topic = format!("{}/tail", deep.join("/").replace('+', "x"));
+        let ix = index_with(&[
+            rule("USER", "u", &filter, "PUB", "ALLOW"),
+            rule(
+                "CLIENT",
+                "c",
+                &deep.join("/").replace('+', "x"),
+                "PUB",
+                "DENY",
+            ),
+        ]);
+        let s = session(&ix, NoMatch::Deny);
+        assert_eq!(
+            outcome(s.may_publish(&topic)),
+            by(true, &filter, Effect::Allow)
+        );
+        let exact = deep.join("/").replace('+', "x");
+        assert_eq!(
+            outcome(s.may_publish(&exact)),
+            by(false, &exact, Effect::Deny)
+        );
+        assert_eq!(
+            outcome(s.may_publish(&topic.replacen('l', "m", 1))),
             none(TopicReason::NoMatchDeny)
         );
     }

@@ -1,4 +1,4 @@
-//! One HTTP request → one API answer: faults, action resolution, signature, the two queries.
+//! One HTTP request → one API answer: faults, action resolution, signature, the three queries.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -29,15 +29,17 @@ const MAX_BODY: usize = 1 << 20;
 /// The actions the emulator implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
-    QueryCustomAuthIdentity,
-    QueryCustomAuthConnectBlack,
+    Identity,
+    ConnectBlack,
+    Permission,
 }
 
 impl Action {
     fn from_name(name: &str) -> Option<Self> {
         match name {
-            "QueryCustomAuthIdentity" => Some(Action::QueryCustomAuthIdentity),
-            "QueryCustomAuthConnectBlack" => Some(Action::QueryCustomAuthConnectBlack),
+            "QueryCustomAuthIdentity" => Some(Action::Identity),
+            "QueryCustomAuthConnectBlack" => Some(Action::ConnectBlack),
+            "QueryCustomAuthPermission" => Some(Action::Permission),
             _ => None,
         }
     }
@@ -50,6 +52,7 @@ pub(crate) struct State {
     pub instance_id: String,
     pub identities: Arc<Source>,
     pub blacklist: Option<Arc<Source>>,
+    pub permissions: Option<Arc<Source>>,
     pub faults: FaultControl,
 }
 
@@ -323,18 +326,18 @@ async fn query_action(
         },
     };
     let client_id = opt(req, "ClientId");
+    let identity_type = opt(req, "IdentityType");
+    if let Some(t) = identity_type {
+        if matches!(action, Action::Identity | Action::Permission) && t != "USER" && t != "CLIENT" {
+            return Err(ApiError::invalid_parameter(
+                "IdentityType",
+                format_args!("must be USER or CLIENT, not {t:?}"),
+            ));
+        }
+    }
     let (kind, source, filters) = match action {
-        Action::QueryCustomAuthIdentity => {
+        Action::Identity => {
             let username = opt(req, "Username");
-            let identity_type = opt(req, "IdentityType");
-            if let Some(t) = identity_type {
-                if t != "USER" && t != "CLIENT" {
-                    return Err(ApiError::invalid_parameter(
-                        "IdentityType",
-                        format_args!("must be USER or CLIENT, not {t:?}"),
-                    ));
-                }
-            }
             let filters = [
                 ("Username", username),
                 ("IdentityType", identity_type),
@@ -342,10 +345,19 @@ async fn query_action(
             ];
             (Kind::Identities, Some(&state.identities), filters)
         }
-        Action::QueryCustomAuthConnectBlack => (
+        Action::ConnectBlack => (
             Kind::Blacklist,
             state.blacklist.as_ref(),
             [("ClientId", client_id), ("", None), ("", None)],
+        ),
+        Action::Permission => (
+            Kind::Permissions,
+            state.permissions.as_ref(),
+            [
+                ("Identity", opt(req, "Identity")),
+                ("IdentityType", identity_type),
+                ("Topic", opt(req, "Topic")),
+            ],
         ),
     };
     let hash = token::filter_hash(&filters.map(|(_, v)| v));
@@ -357,7 +369,7 @@ async fn query_action(
         ),
     };
     let records = match source {
-        None => Arc::new(Records::default()), // no blacklist file: an empty list
+        None => Arc::new(Records::default()), // no blacklist or permissions file: an empty list
         Some(src) => {
             let src = src.clone();
             match tokio::task::spawn_blocking(move || src.current()).await {
@@ -386,6 +398,7 @@ async fn query_action(
     let id_field = match kind {
         Kind::Identities => "Username",
         Kind::Blacklist => "ClientId",
+        Kind::Permissions => "Identity",
     };
     match fault {
         AnswerFault::OversizedPage => {
@@ -396,6 +409,9 @@ async fn query_action(
                         "Secret": "padding", "IdentityType": "USER", "SignMode": "ORIGIN"}),
                     Kind::Blacklist => json!({"ClientId": format!("oversize-padding-{n}"),
                         "PermitAction": "CONNECT", "Effect": "DENY"}),
+                    Kind::Permissions => json!({"Identity": format!("oversize-padding-{n}"),
+                        "IdentityType": "USER", "Topic": "padding", "PermitAction": "PUB",
+                        "Effect": "ALLOW"}),
                 });
             }
         }

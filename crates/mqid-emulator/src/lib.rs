@@ -1,8 +1,8 @@
 //! A local emulator of the ApsaraMQ for MQTT OpenAPI custom-auth queries, for tests and demos.
 //!
-//! It answers `QueryCustomAuthIdentity` and `QueryCustomAuthConnectBlack` (OnsMqtt `2020-04-20`,
-//! RPC style, `GET /` or `POST /` with a form body) the way the real service does, from two local
-//! JSON files, so that mqid's OpenAPI source, and Alibaba's own SDKs, can be run against it:
+//! It answers `QueryCustomAuthIdentity`, `QueryCustomAuthConnectBlack` and
+//! `QueryCustomAuthPermission` (OnsMqtt `2020-04-20`, RPC style, `GET /` or `POST /` with a form
+//! body) the way the real service does, from local JSON files, so that mqid's OpenAPI source, and Alibaba's own SDKs, can be run against it:
 //!
 //! * **Signatures** are checked as the gateway checks them: V3 `ACS3-HMAC-SHA256` (action in
 //!   `x-acs-action`) or V1 RPC HMAC-SHA1 (action in the `Action` parameter), one configured
@@ -15,7 +15,8 @@
 //! * **Paging** follows the API: `Size` 1..=100 is required, `Data.NextToken` is present only
 //!   while more results remain and is opaque (a Base64 cursor naming the last key served; see
 //!   `token.rs`). Filters: `Username`, `IdentityType`, `ClientId` for identities, `ClientId`
-//!   for the blacklist; an empty value is no filter.
+//!   for the blacklist, `Identity`, `IdentityType`, `Topic` for permissions (exact values, as
+//!   the API reference has them); an empty value is no filter.
 //! * **Faults** ([`Faults`]): every Nth request throttled (`Throttling.User` with a `TimeLeft`
 //!   hint), failed with 503 `ServiceUnavailable`, or cut without an answer, plus added latency;
 //!   and an [`AnswerFault`] in every answer: a body that is not JSON, cut, truncated, huge or
@@ -78,6 +79,10 @@ pub struct EmulatorConfig {
     /// `--blacklist FILE`: JSON array of `{"ClientId","PermitAction":"CONNECT","Effect":"DENY"}`
     /// records or of plain client-id strings. Without it the blacklist is empty.
     pub blacklist: Option<PathBuf>,
+    /// `--permissions FILE`: JSON array of permission records (`Identity`, `IdentityType`,
+    /// `Topic`, `PermitAction`, `Effect`), the format of mqid's rules file. Without it the list
+    /// is empty.
+    pub permissions: Option<PathBuf>,
     /// `--access-key-id ID`: the only AccessKey id accepted.
     pub access_key_id: String,
     /// `--access-key-secret SECRET`.
@@ -95,7 +100,7 @@ pub struct EmulatorConfig {
 }
 
 impl EmulatorConfig {
-    /// A configuration with no blacklist, no STS token, the default instance id and no faults.
+    /// A configuration with no blacklist, no permissions, no STS token, the default instance id and no faults.
     pub fn new(
         identities: impl Into<PathBuf>,
         access_key_id: impl Into<String>,
@@ -104,6 +109,7 @@ impl EmulatorConfig {
         EmulatorConfig {
             identities: identities.into(),
             blacklist: None,
+            permissions: None,
             access_key_id: access_key_id.into(),
             access_key_secret: Secret::new(access_key_secret),
             security_token: None,
@@ -126,6 +132,9 @@ fn state(cfg: EmulatorConfig, faults: FaultControl) -> Arc<api::State> {
         blacklist: cfg
             .blacklist
             .map(|p| Arc::new(store::Source::new(p, store::Kind::Blacklist))),
+        permissions: cfg
+            .permissions
+            .map(|p| Arc::new(store::Source::new(p, store::Kind::Permissions))),
         faults,
     })
 }
@@ -151,10 +160,13 @@ pub async fn serve_until(
 fn log_start(listener: &TcpListener, cfg: &EmulatorConfig) {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(
-            "OpenAPI emulator on http://{addr}: instance {:?}, identities {}, blacklist {}",
+            "OpenAPI emulator on http://{addr}: instance {:?}, identities {}, blacklist {}, permissions {}",
             cfg.instance_id,
             cfg.identities.display(),
             cfg.blacklist
+                .as_ref()
+                .map_or("(none)".to_owned(), |p| p.display().to_string()),
+            cfg.permissions
                 .as_ref()
                 .map_or("(none)".to_owned(), |p| p.display().to_string())
         );

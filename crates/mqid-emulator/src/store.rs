@@ -4,11 +4,14 @@
 //! the API, and a test may want it to return a record that mqid must skip. The file must be a JSON
 //! array; each element of the identities file must be an object, each element of the blacklist
 //! file an object (`{"ClientId","PermitAction","Effect"}`) or a plain string (a client id, served
-//! as `{"ClientId":<id>,"PermitAction":"CONNECT","Effect":"DENY"}`). Anything else makes the whole
-//! file unusable, which the API answers with `InternalError` until the file is fixed.
+//! as `{"ClientId":<id>,"PermitAction":"CONNECT","Effect":"DENY"}`), each element of the
+//! permissions file an object (`{"Identity","IdentityType","Topic","PermitAction","Effect"}`).
+//! Anything else makes the whole file unusable, which the API answers with `InternalError` until
+//! the file is fixed.
 //!
 //! Records are kept sorted by their key: `(Username, IdentityType, ClientId)` for identities,
-//! `ClientId` for the blacklist, then by position in the file (so duplicates keep their order).
+//! `ClientId` for the blacklist, `(Identity, IdentityType, Topic)` for permissions, then by
+//! position in the file (so duplicates keep their order).
 //! Paging walks this order, and a page token names the last key served (see `token.rs`).
 
 use std::cmp::Ordering;
@@ -24,6 +27,7 @@ use serde_json::{Map, Value};
 pub(crate) enum Kind {
     Identities,
     Blacklist,
+    Permissions,
 }
 
 impl Kind {
@@ -31,6 +35,7 @@ impl Kind {
         match self {
             Kind::Identities => "identities",
             Kind::Blacklist => "blacklist",
+            Kind::Permissions => "permissions",
         }
     }
 }
@@ -102,7 +107,9 @@ pub(crate) fn parse(kind: Kind, body: &[u8]) -> Result<Records, String> {
                 m.insert("Effect".into(), Value::String("DENY".into()));
                 m
             }
-            (Kind::Identities, _) => return Err(format!("record #{i} is not a JSON object")),
+            (Kind::Identities | Kind::Permissions, _) => {
+                return Err(format!("record #{i} is not a JSON object"))
+            }
             (Kind::Blacklist, _) => {
                 return Err(format!("record #{i} is neither a JSON object nor a string"))
             }
@@ -117,6 +124,7 @@ pub(crate) fn parse(kind: Kind, body: &[u8]) -> Result<Records, String> {
         let fields = match kind {
             Kind::Identities => [s("Username"), s("IdentityType"), s("ClientId")],
             Kind::Blacklist => [s("ClientId"), String::new(), String::new()],
+            Kind::Permissions => [s("Identity"), s("IdentityType"), s("Topic")],
         };
         items.push(Record {
             key: Key { fields, position },
@@ -289,6 +297,25 @@ mod tests {
     }
 
     #[test]
+    fn permissions_are_sorted_by_identity_type_and_topic() {
+        let r = parse(
+            Kind::Permissions,
+            br#"[
+                {"Identity":"b","IdentityType":"USER","Topic":"x"},
+                {"Identity":"a","IdentityType":"USER","Topic":"z/#"},
+                {"Identity":"a","IdentityType":"CLIENT","Topic":"y"},
+                {"Identity":"a","IdentityType":"USER","Topic":"m/+"}
+            ]"#,
+        )
+        .unwrap();
+        let order: Vec<String> = r.items.iter().map(|i| i.key.fields.join(" ")).collect();
+        assert_eq!(
+            order,
+            ["a CLIENT y", "a USER m/+", "a USER z/#", "b USER x"]
+        );
+    }
+
+    #[test]
     fn blacklist_takes_strings_and_objects() {
         let r = parse(
             Kind::Blacklist,
@@ -309,6 +336,9 @@ mod tests {
             .unwrap_err()
             .contains("record #1"));
         assert!(parse(Kind::Blacklist, b"[1]").is_err());
+        assert!(parse(Kind::Permissions, br#"[{"Identity":"a"}, "b"]"#)
+            .unwrap_err()
+            .contains("record #1"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `NextToken`: an opaque cursor, standard Base64 of a small binary record.
 //!
-//! A token names the key of the last record served (not an offset), the list it pages (identities
-//! or blacklist) and a hash of the filters of the query. The next page starts at the first record
+//! A token names the key of the last record served (not an offset), the list it pages (identities,
+//! blacklist or permissions) and a hash of the filters of the query. The next page starts at the first record
 //! whose key is greater, in the file as it is *then*: a record that stays in the file for a whole
 //! pass is served exactly once, even if other records are added or removed meanwhile (records
 //! added behind the cursor are not seen until the next pass), the way a cursor over a sorted
@@ -41,6 +41,7 @@ fn kind_byte(kind: Kind) -> u8 {
     match kind {
         Kind::Identities => 1,
         Kind::Blacklist => 2,
+        Kind::Permissions => 3,
     }
 }
 
@@ -68,7 +69,7 @@ pub(crate) fn decode(token: &str, kind: Kind, filters: u32) -> Result<Key, &'sta
         return Err("is not a token of this operation");
     }
     if r.u32()? != filters {
-        return Err("was issued for other filters (Username, IdentityType, ClientId)");
+        return Err("was issued for other filters");
     }
     let mut fields: [String; 3] = Default::default();
     for f in &mut fields {
@@ -127,6 +128,7 @@ mod tests {
         let h = filter_hash(&[None, None, None]);
         let t = encode(Kind::Identities, h, &key());
         assert!(decode(&t, Kind::Blacklist, h).is_err());
+        assert!(decode(&t, Kind::Permissions, h).is_err());
         assert!(decode(&t, Kind::Identities, filter_hash(&[Some(""), None, None])).is_err());
         assert!(decode("2", Kind::Identities, h).is_err());
         assert!(decode("!!!", Kind::Identities, h).is_err());

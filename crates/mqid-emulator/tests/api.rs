@@ -217,6 +217,131 @@ async fn blacklist_serves_strings_and_objects() {
 }
 
 #[tokio::test]
+async fn permissions_are_paged_filtered_and_signed() {
+    let f = Fixture::start(SEVEN, None).await;
+    let c = f.client();
+    for sig in [Sig::V3, Sig::V1] {
+        let pages = c.pages(&Req::permissions(sig, &[]), 4).await;
+        let sizes: Vec<usize> = pages.iter().map(|p| p.results().len()).collect();
+        assert_eq!(sizes, vec![4, 2], "{sig:?}");
+        assert!(pages[0].next_token().is_some());
+        assert!(pages[1].json["Data"].get("NextToken").is_none());
+        assert_eq!(all_results(&pages), sorted_rules(RULES), "{sig:?}");
+    }
+    let topics = |a: &Answer| -> Vec<String> {
+        a.results()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r["Identity"].as_str().unwrap(),
+                    r["IdentityType"].as_str().unwrap(),
+                    r["Topic"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    // Identity alone: USER and CLIENT rules of that name.
+    let a = c
+        .call(&Req::permissions(
+            Sig::V3,
+            &[("Size", "100"), ("Identity", "fleet")],
+        ))
+        .await;
+    assert_eq!(
+        topics(&a),
+        [
+            "fleet CLIENT fleet/+/up",
+            "fleet USER fleet/+/up",
+            "fleet USER fleet/secret"
+        ]
+    );
+    let a = c
+        .call(&Req::permissions(
+            Sig::V1,
+            &[
+                ("Size", "100"),
+                ("Identity", "fleet"),
+                ("IdentityType", "USER"),
+                ("Topic", "fleet/+/up"),
+            ],
+        ))
+        .await;
+    assert_eq!(topics(&a), ["fleet USER fleet/+/up"]);
+    // Topic is an exact value (a filter string), not matched as MQTT.
+    let a = c
+        .call(&Req::permissions(
+            Sig::V3,
+            &[("Size", "100"), ("Topic", "fleet/1/up")],
+        ))
+        .await;
+    assert!(a.results().is_empty(), "{:?}", a.results());
+    let a = c
+        .call(&Req::permissions(
+            Sig::V3,
+            &[("Size", "100"), ("Topic", "a b/+/c")],
+        ))
+        .await;
+    assert_eq!(topics(&a), ["spaced name+plus/slash USER a b/+/c"]);
+    c.call(&Req::permissions(
+        Sig::V3,
+        &[("Size", "10"), ("IdentityType", "GROUP")],
+    ))
+    .await
+    .assert_error(400, "InvalidParameter.IdentityType");
+    // A token of another operation, or of other filters, is refused.
+    let first = c.call(&Req::permissions(Sig::V3, &[("Size", "2")])).await;
+    let token = first.next_token().unwrap().to_owned();
+    c.call(&Req::identities(
+        Sig::V3,
+        &[("Size", "2"), ("NextToken", &token)],
+    ))
+    .await
+    .assert_error(400, "InvalidParameter.NextToken");
+    c.call(&Req::permissions(
+        Sig::V3,
+        &[("Size", "2"), ("NextToken", &token), ("Identity", "fleet")],
+    ))
+    .await
+    .assert_error(400, "InvalidParameter.NextToken");
+    // A wrong signature is refused as for the other operations.
+    let mut bad = Req::permissions(Sig::V3, &[("Size", "2")]);
+    bad.secret = "not-the-secret".into();
+    c.call(&bad)
+        .await
+        .assert_error(400, "SignatureDoesNotMatch");
+}
+
+#[tokio::test]
+async fn permissions_follow_the_file_and_default_to_empty() {
+    let f = Fixture::start(SEVEN, None).await;
+    let c = f.client();
+    let path = f.cfg.permissions.clone().unwrap();
+    std::fs::write(
+        &path,
+        r#"[{"Identity":"n","IdentityType":"USER","Topic":"n/#","PermitAction":"PUB","Effect":"ALLOW"}]"#,
+    )
+    .unwrap();
+    let a = c.call(&Req::permissions(Sig::V3, &[("Size", "10")])).await;
+    assert_eq!(a.results().len(), 1);
+    assert_eq!(a.results()[0]["Topic"], "n/#");
+    std::fs::write(&path, "[{").unwrap();
+    c.call(&Req::permissions(Sig::V3, &[("Size", "10")]))
+        .await
+        .assert_error(500, "InternalError");
+
+    // Without a permissions file: an empty list.
+    let mut cfg = f.cfg.clone();
+    cfg.permissions = None;
+    let emu = Emulator::bind("127.0.0.1:0", cfg).await.unwrap();
+    let a = Client::new(&emu)
+        .call(&Req::permissions(Sig::V1, &[("Size", "10")]))
+        .await;
+    a.assert_ok();
+    assert_eq!(a.json["Data"], json!({"Results": []}));
+}
+
+#[tokio::test]
 async fn form_posts_are_answered_like_gets() {
     let f = Fixture::start(SEVEN, None).await;
     let c = f.client();
@@ -368,7 +493,7 @@ async fn actions_versions_and_paths() {
     for sig in [Sig::V3, Sig::V1] {
         c.call(&Req::new(
             sig,
-            "QueryCustomAuthPermission",
+            "AddCustomAuthPermission",
             &[("InstanceId", INSTANCE), ("Size", "1")],
         ))
         .await

@@ -1,6 +1,6 @@
 //! Interop with Alibaba Cloud's official Python SDKs: starts the emulator in-process and runs
 //! `tests/python/test_sdk_interop.py` against it (tea-openapi V3 and V1, aliyun-python-sdk-core
-//! V1 GET and POST; paging, filters, wrong secret).
+//! V1 GET and POST; identities, blacklist and topic permissions; paging, filters, wrong secret).
 //!
 //! Needs Python 3 with the SDKs: `pip install -r tests/python/requirements.txt`. Without them
 //! this test FAILS, in CI and outside it: it never passes without having run the SDKs.
@@ -50,6 +50,13 @@ async fn official_python_sdks_page_through_the_emulator() {
         .arg(f.identities_path())
         .arg("--blacklist")
         .arg(&blacklist)
+        .arg("--permissions")
+        .arg(
+            f.cfg
+                .permissions
+                .as_ref()
+                .expect("the fixture serves rules"),
+        )
         .current_dir(&root)
         // Loopback only: no proxy from the environment may intercept it.
         .env("NO_PROXY", "127.0.0.1,localhost")
@@ -112,6 +119,10 @@ async fn official_python_sdks_page_through_the_emulator() {
         "core_v1_wrong_secret: SignatureDoesNotMatch (400)",
         "tea_v3_blacklist: 4 records in 2 pages",
         "core_v1_blacklist: 4 records in 2 pages",
+        "tea_v3_permissions: 6 records in 2 pages",
+        "tea_v1_permissions: 6 records in 2 pages",
+        "tea_v3_permission_filters: 6 rules, 4 identities",
+        "core_v1_permissions: 6 records in 2 pages",
     ] {
         assert!(
             stdout
@@ -120,7 +131,7 @@ async fn official_python_sdks_page_through_the_emulator() {
             "no `ok   {check}` in the script's output:\n{stdout}\nstderr:\n{stderr}"
         );
     }
-    assert!(stdout.contains("interop: 12 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("interop: 16 passed, 0 failed"), "{stdout}");
     // The SDKs really went through the emulator.
-    assert!(f.emu.requests() >= 20, "only {} requests", f.emu.requests());
+    assert!(f.emu.requests() >= 30, "only {} requests", f.emu.requests());
 }

@@ -30,6 +30,80 @@ pub struct AuthConfig {
     /// `[auth.limits]`: failed-auth limiting, on by default.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Topic permissions: `permissions = "rules.json"` (the file source's rules file, short for
+    /// `[auth.permissions] file = "rules.json"`) or the `[auth.permissions]` table.
+    #[serde(default)]
+    pub permissions: PermissionsConfig,
+}
+
+/// What a refused PUBLISH does to the session (read by the broker's edge).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenyAction {
+    /// The PUBLISH is dropped (MQTT 5 answers PUBACK/PUBREC with 0x87 Not authorized); the
+    /// session stays.
+    #[default]
+    Ignore,
+    /// The session is disconnected.
+    Disconnect,
+}
+
+/// `[auth.permissions]`, or the short form `[auth] permissions = "FILE"`.
+///
+/// `[auth] permissions` and `[auth.permissions]` are one TOML key, so a file together with the
+/// other settings is written as the table: `[auth.permissions]` `file = "permissions.json"`,
+/// `no_match = "allow"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PermissionsConfig {
+    /// With `source = "file"`: the JSON array of permission records (the API's format),
+    /// reloaded with the identities file. Without it the file source enforces no topic rules.
+    pub file: Option<PathBuf>,
+    /// A topic that no applicable rule matches: `"deny"` (default, as in the cloud) or
+    /// `"allow"` (for brokers that use identities only).
+    pub no_match: mqid_core::NoMatch,
+    /// What a refused PUBLISH does: `"ignore"` (default) or `"disconnect"`.
+    pub deny_action: DenyAction,
+}
+
+/// The table form of [`PermissionsConfig`].
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PermissionsTable {
+    file: Option<PathBuf>,
+    no_match: mqid_core::NoMatch,
+    deny_action: DenyAction,
+}
+
+impl<'de> Deserialize<'de> for PermissionsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PermissionsConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a rules file path, or a table of file, no_match and deny_action")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(PermissionsConfig {
+                    file: Some(PathBuf::from(v)),
+                    ..PermissionsConfig::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let t = PermissionsTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(PermissionsConfig {
+                    file: t.file,
+                    no_match: t.no_match,
+                    deny_action: t.deny_action,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `[auth.limits]`: after `max_failures` bad passwords for one (username, client id) pair
@@ -178,6 +252,14 @@ pub struct OpenApiConfig {
     /// What a stale index means for CONNECTs.
     #[serde(default)]
     pub on_stale: OnStale,
+    /// Page `QueryCustomAuthPermission` in every pass and enforce its rules (default `true`, as
+    /// the cloud enforces them); `false`: no topic rules are read or enforced.
+    #[serde(default = "default_true")]
+    pub permissions: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_page_size() -> u32 {
@@ -225,6 +307,9 @@ impl AuthConfig {
                     .as_mut()
                     .ok_or_else(|| bad("file", "required when source = \"file\""))?;
                 *file = base.join(&*file);
+                if let Some(p) = self.permissions.file.as_mut() {
+                    *p = base.join(&*p);
+                }
                 if self.watch_interval_ms == 0 {
                     return Err(bad("watch_interval_ms", "must be at least 1"));
                 }
@@ -262,6 +347,13 @@ impl AuthConfig {
                 }
                 if api.instance_id.is_empty() {
                     return Err(bad("openapi.instance_id", "is empty"));
+                }
+                if self.permissions.file.is_some() {
+                    return Err(bad(
+                        "permissions.file",
+                        "is for source = \"file\"; the OpenAPI source reads the rules from \
+                         QueryCustomAuthPermission (see [auth.openapi] permissions)",
+                    ));
                 }
                 if let Some(s) = api.snapshot.as_mut() {
                     *s = base.join(&*s);
@@ -360,4 +452,95 @@ mod tests {
         let e = parse(&format!(r#"{{{OPENAPI},"on_stale":"panic"}}}}"#)).unwrap_err();
         assert!(e.contains("panic"), "{e}");
     }
+
+    fn parse_toml(text: &str) -> Result<AuthConfig, String> {
+        #[derive(Deserialize)]
+        struct File {
+            auth: AuthConfig,
+        }
+        let mut c = toml::from_str::<File>(text)
+            .map_err(|e| e.to_string())?
+            .auth;
+        c.validate(Path::new("/etc/mqid"))
+            .map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    const FILE: &str = "[auth]\nsource = \"file\"\nfile = \"ids.json\"\n";
+
+    #[test]
+    fn permissions_default_to_deny_ignore_and_no_file() {
+        let c = parse_toml(FILE).unwrap();
+        assert_eq!(c.permissions, PermissionsConfig::default());
+        assert_eq!(c.permissions.file, None);
+        assert_eq!(c.permissions.no_match, mqid_core::NoMatch::Deny);
+        assert_eq!(c.permissions.deny_action, DenyAction::Ignore);
+        let c = parse_toml(OPENAPI_TOML).unwrap();
+        assert!(
+            c.openapi.unwrap().permissions,
+            "the OpenAPI source reads rules by default"
+        );
+    }
+
+    #[test]
+    fn permissions_file_short_form_and_table_resolve_against_the_config_folder() {
+        let c = parse_toml(&format!("{FILE}permissions = \"rules/p.json\"\n")).unwrap();
+        assert_eq!(
+            c.permissions.file.as_deref(),
+            Some(Path::new("/etc/mqid/rules/p.json"))
+        );
+        let c = parse_toml(&format!(
+            "{FILE}[auth.permissions]\nfile = \"p.json\"\nno_match = \"allow\"\n\
+             deny_action = \"disconnect\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.permissions,
+            PermissionsConfig {
+                file: Some("/etc/mqid/p.json".into()),
+                no_match: mqid_core::NoMatch::Allow,
+                deny_action: DenyAction::Disconnect,
+            }
+        );
+    }
+
+    #[test]
+    fn permissions_mistakes_are_named() {
+        for (extra, names) in [
+            (
+                "[auth.permissions]\nno_match = \"maybe\"\n",
+                &["maybe", "deny", "allow"][..],
+            ),
+            (
+                "[auth.permissions]\ndeny_action = \"kick\"\n",
+                &["kick", "ignore", "disconnect"],
+            ),
+            (
+                "[auth.permissions]\nnomatch = \"deny\"\n",
+                &["nomatch", "no_match"],
+            ),
+            ("permissions = 3\n", &["permissions", "rules file path"]),
+        ] {
+            let e = parse_toml(&format!("{FILE}{extra}")).unwrap_err();
+            for n in names {
+                assert!(e.contains(n), "{extra}: {e}");
+            }
+        }
+        // A rules file with the OpenAPI source is a mistake, not silently ignored.
+        let e = parse_toml(&format!(
+            "{OPENAPI_TOML}[auth.permissions]\nfile = \"p.json\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("[auth] permissions.file") && e.contains("source"),
+            "{e}"
+        );
+        let c = parse_toml(&format!("{OPENAPI_TOML}permissions = false\n")).unwrap();
+        assert!(!c.openapi.unwrap().permissions);
+        let e = parse_toml(&format!("{OPENAPI_TOML}permissions = \"yes\"\n")).unwrap_err();
+        assert!(e.contains("permissions"), "{e}");
+    }
+
+    const OPENAPI_TOML: &str =
+        "[auth]\nsource = \"openapi\"\n[auth.openapi]\nregion_id = \"r\"\ninstance_id = \"i\"\n";
 }

@@ -1,7 +1,10 @@
-//! The file source: a JSON array of identity records, reloaded when it changes on disk.
+//! The file source: a JSON array of identity records and, optionally, a JSON array of topic
+//! permission records ([`Files`]), reloaded when either changes on disk.
 //!
-//! The file is read strictly: one invalid record refuses the whole file, and the index in force
-//! stays. (A file is under the operator's hand; half-applying it would hide the mistake.)
+//! The files are read strictly: one invalid record refuses the whole file, and the index in force
+//! stays. (A file is under the operator's hand; half-applying it would hide the mistake.) The two
+//! files are one set: a change to either reloads both, and the index and its rules are replaced
+//! together or not at all.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +12,64 @@ use std::time::{Duration, SystemTime};
 
 use mqid_core::SharedIndex;
 
-use crate::{apply, Loaded, Origin};
+use crate::{apply, AuthConfig, Loaded, Origin};
 
-/// An identities file that could not be used.
+/// The files of the file source: the identities and, when configured, the topic rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Files {
+    pub identities: PathBuf,
+    /// `[auth] permissions`; `None`: no topic rules, nothing enforced.
+    pub permissions: Option<PathBuf>,
+}
+
+impl Files {
+    /// The files of a validated `[auth]` with `source = "file"`. Without a rules file, says once
+    /// (INFO) that topic permissions are not enforced: call it once, at start-up.
+    pub fn from_config(auth: &AuthConfig) -> Files {
+        let identities = auth.file.clone().expect("validated: file is set");
+        let permissions = auth.permissions.file.clone();
+        if permissions.is_none() {
+            tracing::info!(
+                "no [auth] permissions file: topic permissions are not enforced (any admitted \
+                 client may publish and subscribe to any topic)"
+            );
+        }
+        Files {
+            identities,
+            permissions,
+        }
+    }
+
+    /// Only an identities file: no topic rules.
+    pub fn identities_only(path: impl Into<PathBuf>) -> Files {
+        Files {
+            identities: path.into(),
+            permissions: None,
+        }
+    }
+
+    /// Reads and validates both files: the complete set, or an error naming the file and the
+    /// record.
+    pub fn load(&self) -> Result<Loaded, FileError> {
+        let mut loaded = load(&self.identities)?;
+        if let Some(path) = &self.permissions {
+            let body = std::fs::read(path).map_err(|source| FileError::PermissionsIo {
+                path: path.to_owned(),
+                source,
+            })?;
+            let rules = mqid_core::parse_permission_list(&body).map_err(|source| {
+                FileError::PermissionsInvalid {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            loaded.permissions = Some(rules);
+        }
+        Ok(loaded)
+    }
+}
+
+/// An identities or permissions file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("identities file {path}: {source}")]
@@ -24,9 +82,19 @@ pub enum FileError {
         path: PathBuf,
         source: mqid_core::ListError,
     },
+    #[error("permissions file {path}: {source}")]
+    PermissionsIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("permissions file {path}: {source}")]
+    PermissionsInvalid {
+        path: PathBuf,
+        source: mqid_core::PermissionListError,
+    },
 }
 
-/// Reads and validates the identities file at `path`.
+/// Reads and validates the identities file at `path` alone (no topic rules: see [`Files`]).
 pub fn load(path: &Path) -> Result<Loaded, FileError> {
     let body = std::fs::read(path).map_err(|source| FileError::Io {
         path: path.to_owned(),
@@ -40,7 +108,9 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
     Ok(Loaded {
         identities,
         blacklist: Vec::new(),
+        permissions: None,
         skipped: Vec::new(),
+        skipped_permissions: Vec::new(),
         origin: Origin::File(path.to_owned()),
         synced_at: None,
     })
@@ -65,32 +135,68 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
-/// Watches the file and applies every valid new version to `shared`. An invalid or unreadable
-/// version is logged once and changes nothing; the file is tried again when it changes next.
-/// Runs until the task is dropped.
+/// Watches the files and applies every valid new version of the set to `shared`. An invalid or
+/// unreadable version is logged once and changes nothing; the files are tried again when one
+/// changes next. Runs until the task is dropped.
 ///
 /// Polls every `interval` rather than relying on inotify, so that editors' rename-over saves,
-/// network file systems and bind mounts all work the same. A poll compares the file's size,
+/// network file systems and bind mounts all work the same. A poll compares each file's size,
 /// inode and modification time; while the modification time is within the last few seconds
 /// (file systems keep it with coarse granularity, so a quick same-size rewrite may not move it)
-/// it also compares a hash of the content.
+/// it also compares a hash of the content. A change to either file reloads both.
 ///
-/// Create the watcher *before* the initial [`load`]: it remembers the file as it is now, so a
+/// Create the watcher *before* the initial load: it remembers the files as they are now, so a
 /// change that lands between the two is seen by the first poll rather than lost.
 pub struct Watcher {
+    files: Files,
+    watched: Vec<Watched>,
+}
+
+/// One watched file: what it looked like when last seen.
+struct Watched {
     path: PathBuf,
     seen: Option<Stamp>,
     seen_hash: Option<u64>,
 }
 
-impl Watcher {
-    /// Remembers the file at `path` as it is now.
-    pub fn new(path: PathBuf) -> Self {
-        Watcher {
+impl Watched {
+    fn new(path: PathBuf) -> Self {
+        Watched {
             seen: stamp(&path),
             seen_hash: content_hash(&path),
             path,
         }
+    }
+
+    /// Whether the content changed since the last call (or since [`Watched::new`]).
+    fn changed(&mut self) -> bool {
+        let now = stamp(&self.path);
+        if now == self.seen && !recent(&now) {
+            return false;
+        }
+        let hash = content_hash(&self.path);
+        self.seen = now;
+        if hash == self.seen_hash {
+            return false;
+        }
+        self.seen_hash = hash;
+        true
+    }
+}
+
+impl Watcher {
+    /// Remembers the identities file at `path` as it is now (no topic rules).
+    pub fn new(path: PathBuf) -> Self {
+        Self::for_files(Files::identities_only(path))
+    }
+
+    /// Remembers the identities file and the rules file, if any, as they are now.
+    pub fn for_files(files: Files) -> Self {
+        let watched = std::iter::once(&files.identities)
+            .chain(files.permissions.as_ref())
+            .map(|p| Watched::new(p.clone()))
+            .collect();
+        Watcher { files, watched }
     }
 
     /// Polls until the task is dropped.
@@ -100,29 +206,20 @@ impl Watcher {
 }
 
 async fn watch(w: Watcher, shared: Arc<SharedIndex>, interval: Duration) {
-    let Watcher {
-        path,
-        mut seen,
-        mut seen_hash,
-    } = w;
+    let Watcher { files, mut watched } = w;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let now = stamp(&path);
-        if now == seen && !recent(&now) {
+        // Every file is polled, so that each remembers its current version.
+        let changed = watched.iter_mut().fold(false, |any, w| w.changed() | any);
+        if !changed {
             continue;
         }
-        let hash = content_hash(&path);
-        seen = now;
-        if hash == seen_hash {
-            continue;
-        }
-        seen_hash = hash;
-        let p = path.clone();
+        let files = files.clone();
         let shared = shared.clone();
         // Reading, parsing and building an index is CPU work: keep it off the runtime's workers.
-        let outcome = tokio::task::spawn_blocking(move || load(&p).map(|l| apply(&shared, l)))
+        let outcome = tokio::task::spawn_blocking(move || files.load().map(|l| apply(&shared, l)))
             .await
             .expect("file reload task panicked");
         if let Err(e) = outcome {
@@ -212,6 +309,130 @@ mod tests {
 
         std::fs::write(&path, ONE).unwrap();
         wait_until(|| admits(&shared, "a", "pw-a")).await;
+        task.abort();
+    }
+
+    const RULES_A: &str = r#"[{"Identity":"a","IdentityType":"USER","Topic":"a/#","PermitAction":"PUB","Effect":"ALLOW"}]"#;
+    const RULES_AB: &str = r#"[
+        {"Identity":"a","IdentityType":"USER","Topic":"a/#","PermitAction":"PUB","Effect":"ALLOW"},
+        {"Identity":"b","IdentityType":"USER","Topic":"b/+","PermitAction":"PUB_SUB","Effect":"ALLOW"}
+    ]"#;
+
+    /// Whether the index in force lets `user` (any client id) publish to `topic`.
+    fn may_publish(shared: &SharedIndex, user: &str, topic: &str) -> bool {
+        let index = shared.load();
+        mqid_core::SessionRules::resolve(&index, user, "c", mqid_core::NoMatch::Deny)
+            .may_publish(topic)
+            .allowed
+    }
+
+    fn rules(shared: &SharedIndex) -> Option<usize> {
+        shared.load().permissions().map(|p| p.len())
+    }
+
+    #[test]
+    fn a_bad_permissions_file_refuses_the_set_and_names_file_and_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files {
+            identities: dir.path().join("ids.json"),
+            permissions: Some(dir.path().join("perms.json")),
+        };
+        std::fs::write(&files.identities, ONE).unwrap();
+        let err = files.load().unwrap_err().to_string();
+        assert!(
+            err.contains("permissions file") && err.contains("perms.json"),
+            "{err}"
+        );
+        std::fs::write(
+            files.permissions.as_ref().unwrap(),
+            r#"[{"Identity":"a","IdentityType":"GROUP","Topic":"a/#","PermitAction":"PUB","Effect":"ALLOW"}]"#,
+        )
+        .unwrap();
+        let err = files.load().unwrap_err().to_string();
+        assert!(
+            err.contains("perms.json") && err.contains("record #0") && err.contains("GROUP"),
+            "{err}"
+        );
+        std::fs::write(files.permissions.as_ref().unwrap(), r#"{"Identity":"a"}"#).unwrap();
+        let err = files.load().unwrap_err().to_string();
+        assert!(
+            err.contains("perms.json") && err.contains("JSON array"),
+            "{err}"
+        );
+        // Without a rules file: identities only, nothing enforced.
+        let loaded = Files::identities_only(&files.identities).load().unwrap();
+        assert!(loaded.permissions.is_none());
+        assert_eq!(loaded.identities.len(), 1);
+    }
+
+    #[test]
+    fn the_rules_file_is_loaded_with_the_identities() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files {
+            identities: dir.path().join("ids.json"),
+            permissions: Some(dir.path().join("perms.json")),
+        };
+        std::fs::write(&files.identities, ONE).unwrap();
+        std::fs::write(files.permissions.as_ref().unwrap(), RULES_AB).unwrap();
+        let loaded = files.load().unwrap();
+        let list = loaded.permissions.as_ref().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].topic, "b/+");
+        assert_eq!(list[1].permit_action, mqid_core::PermitAction::PubSub);
+        let shared = SharedIndex::new(Index::empty());
+        apply(&shared, loaded);
+        assert_eq!(rules(&shared), Some(2));
+        assert!(may_publish(&shared, "a", "a/x/y"));
+        assert!(!may_publish(&shared, "a", "b/x"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watch_reloads_both_files_as_one_set_and_keeps_the_index_on_a_bad_rules_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files {
+            identities: dir.path().join("ids.json"),
+            permissions: Some(dir.path().join("perms.json")),
+        };
+        let perms = files.permissions.clone().unwrap();
+        std::fs::write(&files.identities, ONE).unwrap();
+        std::fs::write(&perms, RULES_A).unwrap();
+        let shared = Arc::new(SharedIndex::new(Index::empty()));
+        let watcher = Watcher::for_files(files.clone());
+        apply(&shared, files.load().unwrap());
+        assert_eq!(rules(&shared), Some(1));
+        assert!(!may_publish(&shared, "b", "b/1"));
+        let task = tokio::spawn(watcher.run(shared.clone(), Duration::from_millis(20)));
+
+        // A change to the rules file alone reloads the set.
+        std::fs::write(&perms, RULES_AB).unwrap();
+        wait_until(|| rules(&shared) == Some(2)).await;
+        assert!(may_publish(&shared, "b", "b/1"));
+        assert!(admits(&shared, "a", "pw-a"));
+
+        // A broken rules file refuses the whole set: the identities changed alongside it are not
+        // applied either, and the rules in force stay.
+        std::fs::write(&perms, r#"[{"Identity":"a","IdentityType":"USER"}]"#).unwrap();
+        std::fs::write(&files.identities, TWO).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            admits(&shared, "a", "pw-a"),
+            "a bad rules file changed the identities"
+        );
+        assert!(!admits(&shared, "b", "pw-b"));
+        assert_eq!(rules(&shared), Some(2));
+        assert!(may_publish(&shared, "b", "b/1"));
+
+        // Fixed: both files apply together.
+        std::fs::write(&perms, RULES_A).unwrap();
+        wait_until(|| admits(&shared, "b", "pw-b")).await;
+        assert_eq!(rules(&shared), Some(1));
+        assert!(!admits(&shared, "a", "pw-a"));
+        assert!(!may_publish(&shared, "b", "b/1"));
+
+        // The rules file removed: unreadable, refused, nothing changes.
+        std::fs::remove_file(&perms).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(rules(&shared), Some(1));
         task.abort();
     }
 

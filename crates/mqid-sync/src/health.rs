@@ -310,8 +310,8 @@ impl SyncHealth {
     }
 }
 
-/// Sets `mqid_index_identities{type,mode}` and `mqid_index_blacklisted_client_ids` from the
-/// index in force. Off the CONNECT path only.
+/// Sets `mqid_index_identities{type,mode}`, `mqid_index_blacklisted_client_ids` and
+/// `mqid_index_topic_rules` from the index in force. Off the CONNECT path only.
 pub fn publish_index_metrics(shared: &SharedIndex) {
     describe_gauge!(
         "mqid_index_identities",
@@ -321,7 +321,13 @@ pub fn publish_index_metrics(shared: &SharedIndex) {
         "mqid_index_blacklisted_client_ids",
         "client ids on the connect blacklist in force"
     );
-    let s = shared.load().stats();
+    describe_gauge!(
+        "mqid_index_topic_rules",
+        "topic permission rules in force; -1 when topic permissions are not enforced"
+    );
+    let index = shared.load();
+    gauge!("mqid_index_topic_rules").set(index.permissions().map_or(-1.0, |p| p.len() as f64));
+    let s = index.stats();
     for (t, m, n) in [
         ("user", "origin", s.user_origin),
         ("user", "signed", s.user_signed),
@@ -351,6 +357,7 @@ mod tests {
             max_retries_per_pass: 1,
             max_staleness_secs: max,
             on_stale,
+            permissions: true,
         }
     }
 

@@ -39,6 +39,26 @@ pub fn load_snapshot(path: &std::path::Path) -> Option<Loaded> {
     }
 }
 
+/// [`load_snapshot`] as the `[auth.openapi]` settings want it: with `permissions = false` the
+/// snapshot's rules are dropped (nothing is enforced); with `permissions = true` and a snapshot
+/// written before rules existed, the set carries no rules, so no topic is enforced until the first
+/// complete pass brings them, and a warning says so. (Refusing every topic instead would turn an
+/// upgrade into an outage whenever the API is out of reach, and the version that wrote that
+/// snapshot enforced no topic either.)
+pub fn load_snapshot_for(api: &crate::OpenApiConfig) -> Option<Loaded> {
+    let mut loaded = load_snapshot(api.snapshot.as_deref()?)?;
+    if !api.permissions {
+        loaded.permissions = None;
+    } else if loaded.permissions.is_none() {
+        tracing::warn!(
+            origin = %loaded.origin,
+            "the snapshot holds no topic rules (written before mqid read them): topic \
+             permissions are not enforced until the first complete pass"
+        );
+    }
+    Some(loaded)
+}
+
 impl Refresher {
     /// Runs one pass; on success applies it (off the async workers) and writes the snapshot.
     /// Either way, tells [`SyncHealth`].
@@ -109,4 +129,48 @@ impl Refresher {
 /// `every` ± 10%, so that many brokers started together do not page the API in step.
 fn jittered(every: Duration) -> Duration {
     every.mul_f64(rand::thread_rng().gen_range(0.9..=1.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(snapshot: &std::path::Path, permissions: bool) -> crate::OpenApiConfig {
+        let mut c: crate::OpenApiConfig = serde_json::from_value(serde_json::json!({
+            "region_id": "r", "instance_id": "i", "permissions": permissions,
+        }))
+        .unwrap();
+        c.snapshot = Some(snapshot.to_owned());
+        c
+    }
+
+    #[test]
+    fn snapshot_rules_follow_the_permissions_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        std::fs::write(
+            &path,
+            br#"{"format":1,"identities":[],"blacklist":[],
+                "permissions":[{"Identity":"u","IdentityType":"USER","Topic":"a","PermitAction":"PUB","Effect":"ALLOW"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            load_snapshot_for(&api(&path, true))
+                .unwrap()
+                .permissions
+                .map(|p| p.len()),
+            Some(1)
+        );
+        assert!(load_snapshot_for(&api(&path, false))
+            .unwrap()
+            .permissions
+            .is_none());
+        // The previous format: no rules, not enforced until the first pass.
+        std::fs::write(&path, br#"{"format":1,"identities":[],"blacklist":[]}"#).unwrap();
+        assert!(load_snapshot_for(&api(&path, true))
+            .unwrap()
+            .permissions
+            .is_none());
+        assert!(load_snapshot_for(&api(&dir.path().join("none.json"), true)).is_none());
+    }
 }

@@ -1,4 +1,9 @@
-//! The last-good snapshot: the identities and blacklist of the last complete pass, on disk.
+//! The last-good snapshot: the identities, blacklist and topic rules of the last complete pass,
+//! on disk.
+//!
+//! A snapshot written before topic rules existed (no `permissions` field) still loads: its set
+//! then carries no rules, which enforces no topic until the first complete pass brings them (see
+//! [`crate::refresh::load_snapshot_for`]).
 //!
 //! Written atomically (temporary file in the same folder, fsync, rename, fsync of the folder)
 //! with mode 0600, since it holds secrets in clear. Read strictly: a truncated or corrupt
@@ -9,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mqid_core::{Identity, Index, RawIdentity};
+use mqid_core::{Identity, Index, Permission, RawIdentity, RawPermission};
 use serde::{Deserialize, Serialize};
 
 use crate::{Loaded, Origin};
@@ -25,6 +30,9 @@ struct SnapshotOut<'a> {
     synced_at: u64,
     identities: Vec<&'a Identity>,
     blacklist: Vec<&'a str>,
+    /// Absent when the index carries no rules (not enforced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<Vec<&'a Permission>>,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +44,9 @@ struct SnapshotIn {
     synced_at: Option<u64>,
     identities: Vec<RawIdentity>,
     blacklist: Vec<String>,
+    /// Absent in a snapshot written before rules existed, or of a pass that did not read them.
+    #[serde(default)]
+    permissions: Option<Vec<RawPermission>>,
 }
 
 /// A snapshot that could not be read or written.
@@ -64,7 +75,25 @@ fn sorted_identities(index: &Index) -> Vec<&Identity> {
     identities
 }
 
-/// Writes the identities and blacklist of `index` to `path` atomically, mode 0600, stamped with
+fn rule_key(p: &Permission) -> (&str, &str, &str, &str, &str) {
+    (
+        p.identity_type.as_str(),
+        &p.identity,
+        &p.topic,
+        p.permit_action.as_str(),
+        p.effect.as_str(),
+    )
+}
+
+/// The rules of `index` in a stable order (identity type, identity, topic, action, effect), or
+/// `None` when it carries none.
+fn sorted_permissions(index: &Index) -> Option<Vec<&Permission>> {
+    let mut rules: Vec<&Permission> = index.permissions()?.rules().collect();
+    rules.sort_by(|a, b| rule_key(a).cmp(&rule_key(b)));
+    Some(rules)
+}
+
+/// Writes the identities, blacklist and topic rules of `index` to `path` atomically, mode 0600, stamped with
 /// the current time as the time of the pass it holds: call it right after a complete pass.
 pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
     let mut blacklist: Vec<&str> = index.blacklist().collect();
@@ -77,6 +106,7 @@ pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
         synced_at,
         identities: sorted_identities(index),
         blacklist,
+        permissions: sorted_permissions(index),
     })
     .expect("identities serialise");
     write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
@@ -100,6 +130,28 @@ pub fn write_identities_file(path: &Path, index: &Index) -> Result<(), SnapshotE
         path: path.to_owned(),
         source,
     })
+}
+
+/// Writes the topic rules of `index` in the file source's format (a JSON array of permission
+/// records with the API's field names, one per line) to `path` atomically, mode 0600. Returns
+/// how many were written; `None` (and nothing written) when the index carries no rules.
+pub fn write_permissions_file(path: &Path, index: &Index) -> Result<Option<usize>, SnapshotError> {
+    let Some(rules) = sorted_permissions(index) else {
+        return Ok(None);
+    };
+    let mut body = b"[\n".to_vec();
+    for (i, rule) in rules.iter().enumerate() {
+        if i > 0 {
+            body.extend_from_slice(b",\n");
+        }
+        serde_json::to_writer(&mut body, rule).expect("rules serialise");
+    }
+    body.extend_from_slice(b"\n]\n");
+    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Some(rules.len()))
 }
 
 /// Writes `body` to `path` through a temporary file in the same folder: created 0600, fsynced,
@@ -160,10 +212,22 @@ pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     if let Some(first) = bad.first() {
         return Err(corrupt(first.to_string()));
     }
+    let permissions = match snap.permissions {
+        None => None,
+        Some(raws) => {
+            let (rules, bad) = mqid_core::parse_permissions(raws, 0);
+            if let Some(first) = bad.first() {
+                return Err(corrupt(first.to_string()));
+            }
+            Some(rules)
+        }
+    };
     Ok(Some(Loaded {
         identities,
         blacklist: snap.blacklist,
+        permissions,
         skipped: Vec::new(),
+        skipped_permissions: Vec::new(),
         origin: Origin::Snapshot(path.to_owned()),
         synced_at: match snap.synced_at {
             Some(secs) => Some(UNIX_EPOCH + Duration::from_secs(secs)),
@@ -248,5 +312,114 @@ mod tests {
             loaded.synced_at,
             Some(fs::metadata(&path).unwrap().modified().unwrap())
         );
+    }
+
+    fn index_with_rules() -> Index {
+        let rules = mqid_core::parse_permission_list(
+            br#"[{"Identity":"u","IdentityType":"USER","Topic":"t/+/x","PermitAction":"PUB_SUB","Effect":"ALLOW"},
+                 {"Identity":"c","IdentityType":"CLIENT","Topic":"t/secret","PermitAction":"SUB","Effect":"DENY"}]"#,
+        )
+        .unwrap();
+        index().with_permissions(Some(mqid_core::Permissions::build(rules)))
+    }
+
+    #[test]
+    fn round_trip_keeps_the_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        write(&path, &index_with_rules()).unwrap();
+        let loaded = read(&path).unwrap().unwrap();
+        let mut rules: Vec<String> = loaded
+            .permissions
+            .expect("the rules are in the snapshot")
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        rules.sort();
+        assert_eq!(
+            rules,
+            [
+                r#"ALLOW PUB_SUB on "t/+/x" for USER "u""#,
+                r#"DENY SUB on "t/secret" for CLIENT "c""#
+            ]
+        );
+        // Two writes of one set are byte-identical.
+        let first = fs::read(&path).unwrap();
+        write(&path, &index_with_rules()).unwrap();
+        let second = fs::read(&path).unwrap();
+        let strip = |b: &[u8]| {
+            let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+            v["permissions"].to_string()
+        };
+        assert_eq!(strip(&first), strip(&second));
+
+        // An index without rules writes none, and reads back as not enforced.
+        write(&path, &index()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert!(v.get("permissions").is_none(), "{v}");
+        assert!(read(&path).unwrap().unwrap().permissions.is_none());
+    }
+
+    #[test]
+    fn a_snapshot_of_the_previous_format_still_loads_without_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        // As the version before topic rules wrote it.
+        fs::write(
+            &path,
+            br#"{"format":1,"synced_at":1700000000,"identities":[{"Username":"u","Secret":"s3cr3t","IdentityType":"USER","SignMode":"ORIGIN"}],"blacklist":["x"]}"#,
+        )
+        .unwrap();
+        let loaded = read(&path).unwrap().unwrap();
+        assert_eq!(loaded.identities.len(), 1);
+        assert_eq!(loaded.blacklist, ["x"]);
+        assert!(loaded.permissions.is_none());
+    }
+
+    #[test]
+    fn an_invalid_rule_refuses_the_snapshot_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        fs::write(
+            &path,
+            br#"{"format":1,"identities":[{"Username":"u","Secret":"s3cr3t","IdentityType":"USER","SignMode":"ORIGIN"}],"blacklist":[],
+                "permissions":[{"Identity":"u","IdentityType":"GROUP","Topic":"a","PermitAction":"PUB","Effect":"ALLOW"}]}"#,
+        )
+        .unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("corrupt") && err.contains("GROUP"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        fs::write(
+            &path,
+            br#"{"format":1,"identities":[],"blacklist":[],"permissions":{"Identity":"u"}}"#,
+        )
+        .unwrap();
+        assert!(read(&path).unwrap_err().to_string().contains("corrupt"));
+    }
+
+    #[test]
+    fn permissions_file_is_the_api_format_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.json");
+        assert_eq!(write_permissions_file(&path, &index()).unwrap(), None);
+        assert!(!path.exists());
+        assert_eq!(
+            write_permissions_file(&path, &index_with_rules()).unwrap(),
+            Some(2)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let body = fs::read(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v[1],
+            serde_json::json!({"Identity":"u","IdentityType":"USER","Topic":"t/+/x",
+                "PermitAction":"PUB_SUB","Effect":"ALLOW"})
+        );
+        assert_eq!(mqid_core::parse_permission_list(&body).unwrap().len(), 2);
     }
 }

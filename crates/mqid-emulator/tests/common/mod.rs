@@ -24,6 +24,16 @@ pub const SEVEN: &str = r#"[
   {"Username":"dev","Secret":"s-du","IdentityType":"USER","SignMode":"ORIGIN"}
 ]"#;
 
+/// Six topic rules of every kind, in no particular order (two share one identity and type).
+pub const RULES: &str = r#"[
+  {"Identity":"fleet","IdentityType":"USER","Topic":"fleet/+/up","PermitAction":"PUB","Effect":"ALLOW"},
+  {"Identity":"GID_x@@@1","IdentityType":"CLIENT","Topic":"fleet/1/#","PermitAction":"PUB_SUB","Effect":"ALLOW"},
+  {"Identity":"fleet","IdentityType":"USER","Topic":"fleet/secret","PermitAction":"SUB","Effect":"DENY"},
+  {"Identity":"fleet","IdentityType":"CLIENT","Topic":"fleet/+/up","PermitAction":"SUB","Effect":"ALLOW"},
+  {"Identity":"user-ü","IdentityType":"USER","Topic":"ü/ß","PermitAction":"PUB_SUB","Effect":"ALLOW"},
+  {"Identity":"spaced name+plus/slash","IdentityType":"USER","Topic":"a b/+/c","PermitAction":"SUB","Effect":"ALLOW"}
+]"#;
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub emu: Emulator,
@@ -42,6 +52,9 @@ impl Fixture {
             std::fs::write(&p, b).unwrap();
             cfg.blacklist = Some(p);
         }
+        let rules = dir.path().join("permissions.json");
+        std::fs::write(&rules, RULES).unwrap();
+        cfg.permissions = Some(rules);
         let emu = Emulator::bind("127.0.0.1:0", cfg.clone()).await.unwrap();
         Fixture { dir, emu, cfg }
     }
@@ -157,6 +170,12 @@ impl Req {
         let mut all = vec![("InstanceId", INSTANCE)];
         all.extend_from_slice(params);
         Self::new(sig, "QueryCustomAuthConnectBlack", &all)
+    }
+
+    pub fn permissions(sig: Sig, params: &[(&str, &str)]) -> Self {
+        let mut all = vec![("InstanceId", INSTANCE)];
+        all.extend_from_slice(params);
+        Self::new(sig, "QueryCustomAuthPermission", &all)
     }
 
     pub fn skewed(mut self, by: Duration, late: bool) -> Self {
@@ -337,6 +356,17 @@ impl Client {
             assert!(pages.len() < 1000, "paging does not end");
         }
     }
+}
+
+/// The rules of a JSON file, sorted the way the emulator serves them.
+pub fn sorted_rules(json: &str) -> Vec<Value> {
+    let mut v: Vec<Value> = serde_json::from_str(json).unwrap();
+    let key = |r: &Value| {
+        let s = |f: &str| r[f].as_str().unwrap_or("").to_owned();
+        (s("Identity"), s("IdentityType"), s("Topic"))
+    };
+    v.sort_by_key(key);
+    v
 }
 
 /// The records of a JSON file, sorted the way the emulator serves them.

@@ -7,8 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use mqid_core::{Identity, IdentityType, Index, Secret, MAX_ID_CHARS};
-use mqid_sync::openapi::{parse_blacklist_page, parse_identity_page, Client, Credentials};
+use mqid_core::{Identity, IdentityType, Index, Permission, Permissions, Secret, MAX_ID_CHARS};
+use mqid_sync::openapi::{
+    parse_blacklist_page, parse_identity_page, parse_permission_page, Client, Credentials,
+};
 use mqid_sync::{snapshot, AuthConfig, SourceKind};
 
 /// The AccessKey secret and STS token the page target's client holds: a page's problem, which
@@ -40,12 +42,24 @@ fn valid_identity(id: &Identity) {
     }
 }
 
-/// Target `openapi_page`: a response body of `QueryCustomAuthIdentity` or
-/// `QueryCustomAuthConnectBlack`, through the pager's page parser.
+fn valid_permission(p: &Permission) {
+    assert!(
+        !p.identity.is_empty() && p.identity.chars().count() <= MAX_ID_CHARS,
+        "accepted a bad Identity"
+    );
+    assert!(
+        mqid_core::topic::check_filter(&p.topic).is_ok(),
+        "accepted a Topic that is not a filter"
+    );
+}
+
+/// Target `openapi_page`: a response body of `QueryCustomAuthIdentity`,
+/// `QueryCustomAuthConnectBlack` or `QueryCustomAuthPermission`, through the pager's page parser.
 ///
-/// Input: byte 0 gives `Size` (1..=100), bit 0 of byte 1 the operation (blacklist when set), the
-/// rest is the body. An accepted page has at most `Size` records, valid identities, skipped
-/// records with bounded messages, and no empty `NextToken`; a refused page has a problem whose
+/// Input: byte 0 gives `Size` (1..=100), the low two bits of byte 1 the operation (blacklist when
+/// bit 0 is set, else permissions when bit 1 is set, else identities), the rest is the body. An
+/// accepted page has at most `Size` records, valid identities or rules, skipped records with
+/// bounded messages, and no empty `NextToken`; a refused page has a problem whose
 /// message is bounded and never shows the AccessKey secret or the token.
 pub fn openapi_page(data: &[u8]) {
     let [size, op, body @ ..] = data else {
@@ -58,6 +72,24 @@ pub fn openapi_page(data: &[u8]) {
             assert!(refused.len() <= size as usize, "more records than Size");
             for id in refused.iter().flatten() {
                 assert!(!id.is_empty(), "an empty client id refused");
+            }
+            token
+        })
+    } else if op & 2 == 2 {
+        parse_permission_page(body, size, &creds).map(|(good, bad, token)| {
+            assert!(
+                good.len() + bad.len() <= size as usize,
+                "more records than Size"
+            );
+            good.iter().for_each(valid_permission);
+            for b in &bad {
+                assert!(b.position < good.len() + bad.len());
+                let msg = b.to_string();
+                assert!(
+                    msg.chars().count() <= MAX_SKIPPED_CHARS,
+                    "a skipped rule's message of {} characters",
+                    msg.chars().count()
+                );
             }
             token
         })
@@ -129,6 +161,9 @@ pub fn auth_config(data: &[u8]) {
         SourceKind::File => {
             let file = auth.file.as_ref().expect("validated: file is set");
             assert!(file.is_absolute(), "a relative path left unresolved");
+            if let Some(rules) = &auth.permissions.file {
+                assert!(rules.is_absolute(), "a relative rules path left unresolved");
+            }
             assert!(auth.watch_interval_ms >= 1);
         }
         SourceKind::Openapi => {
@@ -140,6 +175,10 @@ pub fn auth_config(data: &[u8]) {
             assert!(api.refresh_secs >= 1 && api.request_timeout_secs >= 1);
             assert!(api.max_requests_per_sec > 0.0 && api.max_requests_per_sec <= 100.0);
             assert!(!api.region_id.is_empty() && !api.instance_id.is_empty());
+            assert!(
+                auth.permissions.file.is_none(),
+                "a rules file accepted with the OpenAPI source"
+            );
             if let Some(s) = &api.snapshot {
                 assert!(s.is_absolute(), "a relative snapshot path left unresolved");
             }
@@ -156,7 +195,7 @@ fn scratch_file() -> PathBuf {
 }
 
 /// Target `snapshot`: a snapshot file, read at start-up. Either all of it is used (every identity
-/// valid, an index builds from it) or an error says it is corrupt, without showing a secret of it.
+/// and rule valid, an index builds from it) or an error says it is corrupt, without showing a secret of it.
 pub fn snapshot(data: &[u8]) {
     let path = scratch_file();
     std::fs::write(&path, data).expect("write the scratch snapshot");
@@ -168,6 +207,13 @@ pub fn snapshot(data: &[u8]) {
             let n = loaded.identities.len();
             let (index, report) = Index::build(loaded.identities, loaded.blacklist);
             assert_eq!(index.len() + report.duplicates.len(), n);
+            if let Some(rules) = loaded.permissions {
+                rules.iter().for_each(valid_permission);
+                let n = rules.len();
+                let index = index.with_permissions(Some(Permissions::build(rules)));
+                let built = index.permissions().expect("rules given").len();
+                assert!(built <= n, "{built} rules built from {n}");
+            }
         }
         Ok(None) => panic!("an existing snapshot was read as missing"),
         Err(e) => assert_no_secret_quoted(data, &e.to_string()),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use mqid_core::{parse_identities, RawIdentity};
+use mqid_core::{parse_identities, parse_permissions, RawIdentity, RawPermission};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::error::{classify, clip, describe_reqwest, ClientError, PassError, Transient, Verdict};
 use super::page::{parse_page, ErrorBody, RawBlack};
 use super::sign;
-use super::{Credentials, ACTION_CONNECT_BLACK, ACTION_IDENTITY, API_VERSION};
+use super::{Credentials, ACTION_CONNECT_BLACK, ACTION_IDENTITY, ACTION_PERMISSION, API_VERSION};
 use crate::{Loaded, OpenApiConfig, Origin, SignatureVersion};
 
 /// The largest page body read: far above what 100 records take, far below what would hurt.
@@ -43,6 +43,11 @@ pub struct PassStats {
     pub skipped: usize,
     /// Blacklist records that refuse nothing (`Effect` `ALLOW`, or no `ClientId`).
     pub blacklist_ignored: usize,
+    /// Valid topic rules loaded; `None` when the pass does not read them
+    /// (`[auth.openapi] permissions = false`).
+    pub permissions: Option<usize>,
+    /// Permission records skipped as invalid (in [`Loaded::skipped_permissions`]).
+    pub permissions_skipped: usize,
     /// Wall time of the pass, pacing and back-off included.
     pub duration: Duration,
 }
@@ -51,14 +56,21 @@ impl fmt::Display for PassStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} identities, {} blacklisted, {} skipped, {} pages, {} requests ({} retries) in {:.1?}",
-            self.identities,
-            self.blacklisted,
-            self.skipped,
-            self.pages,
-            self.requests,
-            self.retries,
-            self.duration
+            "{} identities, {} blacklisted, {} skipped, ",
+            self.identities, self.blacklisted, self.skipped,
+        )?;
+        match self.permissions {
+            Some(n) => write!(
+                f,
+                "{n} topic rules ({} skipped), ",
+                self.permissions_skipped
+            )?,
+            None => f.write_str("topic rules not read, ")?,
+        }
+        write!(
+            f,
+            "{} pages, {} requests ({} retries) in {:.1?}",
+            self.pages, self.requests, self.retries, self.duration
         )
     }
 }
@@ -138,6 +150,8 @@ pub struct Client {
     page_size: u32,
     signature: SignatureVersion,
     credentials: Credentials,
+    /// Whether a pass pages `QueryCustomAuthPermission`.
+    permissions: bool,
     max_retries: u32,
     pacer: Pacer,
     backoff: Backoff,
@@ -213,6 +227,7 @@ impl Client {
             page_size: config.page_size.clamp(1, 100),
             signature: config.signature,
             credentials,
+            permissions: config.permissions,
             max_retries: config.max_retries_per_pass,
             pacer: Pacer::new(if config.max_requests_per_sec > 0.0 {
                 config.max_requests_per_sec
@@ -254,7 +269,8 @@ impl Client {
     }
 
     /// Runs one complete refresh pass: every page of `QueryCustomAuthIdentity`, then every page
-    /// of `QueryCustomAuthConnectBlack`. Either every page arrived and was accepted, and the
+    /// of `QueryCustomAuthConnectBlack`, then (unless `[auth.openapi] permissions = false`) every
+    /// page of `QueryCustomAuthPermission`. Either every page arrived and was accepted, and the
     /// result is the complete set, or the pass failed and returns nothing.
     pub async fn pass(&self) -> Result<(Loaded, PassStats), PassError> {
         let started = Instant::now();
@@ -284,17 +300,38 @@ impl Client {
         })
         .await?;
 
+        let mut skipped_permissions = Vec::new();
+        let permissions = if self.permissions {
+            let mut rules = Vec::new();
+            let mut position = 0usize;
+            self.page_all::<RawPermission>(ACTION_PERMISSION, &mut stats, |raws| {
+                let n = raws.len();
+                let (good, bad) = parse_permissions(raws, position);
+                position += n;
+                rules.extend(good);
+                skipped_permissions.extend(bad);
+            })
+            .await?;
+            Some(rules)
+        } else {
+            None
+        };
+
         stats.identities = identities.len();
         stats.blacklisted = blacklist.len();
         stats.skipped = skipped.len();
         stats.blacklist_ignored = ignored;
+        stats.permissions = permissions.as_ref().map(Vec::len);
+        stats.permissions_skipped = skipped_permissions.len();
         stats.duration = started.elapsed();
         tracing::debug!(endpoint = %self.endpoint, "OpenAPI pass complete: {stats}");
         Ok((
             Loaded {
                 identities,
                 blacklist,
+                permissions,
                 skipped,
+                skipped_permissions,
                 origin: Origin::Api {
                     endpoint: self.endpoint.clone(),
                 },

@@ -1,10 +1,11 @@
-//! The ApsaraMQ for MQTT OpenAPI source: complete refresh passes over `QueryCustomAuthIdentity`
-//! and `QueryCustomAuthConnectBlack`.
+//! The ApsaraMQ for MQTT OpenAPI source: complete refresh passes over `QueryCustomAuthIdentity`,
+//! `QueryCustomAuthConnectBlack` and `QueryCustomAuthPermission`.
 //!
 //! # A pass
 //!
 //! [`Client::pass`] reads the whole set, or nothing. It is a small state machine, run once per
-//! operation (identities first, then the connect blacklist):
+//! operation (identities first, then the connect blacklist, then the topic rules unless
+//! `[auth.openapi] permissions = false`):
 //!
 //! ```text
 //!            ┌──────────────────────────────────────────────────────────────┐
@@ -42,6 +43,11 @@
 //!   identity record that fails validation ([`mqid_core::parse_identities`]) does not fail the
 //!   pass: it is left out and reported in [`Loaded::skipped`](crate::Loaded) with its position
 //!   (counted from 0 across pages).
+//! * **topic rules.** A `QueryCustomAuthPermission` record that fails validation
+//!   ([`mqid_core::parse_permissions`]: unknown `IdentityType`, `PermitAction` or `Effect`, an
+//!   empty or over-long `Identity`, a `Topic` that is not an MQTT topic filter) is left out and
+//!   reported in [`Loaded::skipped_permissions`](crate::Loaded), like an invalid identity; the
+//!   other rules apply.
 //! * **blacklist.** A `QueryCustomAuthConnectBlack` record refuses its `ClientId` unless its
 //!   `Effect` is `ALLOW`: `DENY`, absent or unknown effects all refuse (mqid's rule; a list of
 //!   refusals fails closed).
@@ -77,7 +83,7 @@ use mqid_core::Secret;
 pub use client::{ApiCounters, Client, PassStats, MAX_BODY_BYTES};
 pub use error::{ClientError, CredentialsError, PageProblem, PassError};
 #[doc(hidden)]
-pub use page::{parse_blacklist_page, parse_identity_page};
+pub use page::{parse_blacklist_page, parse_identity_page, parse_permission_page};
 
 /// The OnsMqtt API version of every call.
 pub const API_VERSION: &str = "2020-04-20";
@@ -85,6 +91,8 @@ pub const API_VERSION: &str = "2020-04-20";
 pub const ACTION_IDENTITY: &str = "QueryCustomAuthIdentity";
 /// The operation that lists client ids refused at CONNECT.
 pub const ACTION_CONNECT_BLACK: &str = "QueryCustomAuthConnectBlack";
+/// The operation that lists topic permission rules.
+pub const ACTION_PERMISSION: &str = "QueryCustomAuthPermission";
 
 /// The environment variable of the AccessKey id (the name Alibaba's SDKs read).
 pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";

@@ -183,6 +183,28 @@ pub fn parse_blacklist_page(
     Ok((refused, page.next_token))
 }
 
+/// What the pager takes from one `QueryCustomAuthPermission` page: the valid rules, the skipped
+/// records and the `NextToken`.
+#[doc(hidden)]
+pub type PermissionPage = (
+    Vec<mqid_core::Permission>,
+    Vec<mqid_core::InvalidPermission>,
+    Option<String>,
+);
+
+/// One `QueryCustomAuthPermission` page body as the pager reads it. For tests and fuzz targets;
+/// not a stable API.
+#[doc(hidden)]
+pub fn parse_permission_page(
+    body: &[u8],
+    size: u32,
+    credentials: &super::Credentials,
+) -> Result<PermissionPage, PageProblem> {
+    let page = parse_page::<mqid_core::RawPermission>(body, size, &|s| credentials.scrub(s))?;
+    let (good, bad) = mqid_core::parse_permissions(page.results, 0);
+    Ok((good, bad, page.next_token))
+}
+
 /// serde's messages quote the offending value (`invalid type: string "…", expected …`); that
 /// value came off the wire and could be anything, so it is left out.
 fn redact_quoted(msg: &str) -> String {

@@ -152,6 +152,7 @@ fn config(addr: SocketAddr, signature: SignatureVersion) -> OpenApiConfig {
         max_retries_per_pass: 3,
         max_staleness_secs: 0,
         on_stale: crate::OnStale::Serve,
+        permissions: true,
     }
 }
 
@@ -255,7 +256,8 @@ fn page(results: serde_json::Value, next: Option<&str>) -> Resp {
 /// A token with characters that must survive percent-encoding unchanged.
 const TOKEN1: &str = "AAAA/xy+z= é&q";
 
-/// Three pages of identities (one record invalid) and two of blacklist.
+/// Three pages of identities (one record invalid), two of blacklist and two of topic rules (one
+/// record invalid).
 fn api(r: &Req) -> Resp {
     if let Some(refusal) = check_request(r) {
         return refusal;
@@ -296,6 +298,22 @@ fn api(r: &Req) -> Resp {
             ]),
             Some(""),
         ),
+        (ACTION_PERMISSION, "") => page(
+            serde_json::json!([
+                {"Identity": "alice", "IdentityType": "USER", "Topic": "fleet/+/up",
+                 "PermitAction": "PUB_SUB", "Effect": "ALLOW"},
+                {"Identity": "alice", "IdentityType": "USER", "Topic": "fleet/#/up",
+                 "PermitAction": "PUB", "Effect": "ALLOW"},
+            ]),
+            Some("p/1+"),
+        ),
+        (ACTION_PERMISSION, "p/1+") => page(
+            serde_json::json!([
+                {"Identity": "GID_x@@@1", "IdentityType": "CLIENT", "Topic": "fleet/secret",
+                 "PermitAction": "SUB", "Effect": "DENY", "Extra": 1},
+            ]),
+            None,
+        ),
         _ => json(
             400,
             serde_json::json!({"Code": "InvalidParameter.NextToken", "Message": "unknown token"}),
@@ -318,6 +336,27 @@ async fn full_pass(signature: SignatureVersion) {
     assert_eq!(loaded.skipped[0].position, 3);
     assert_eq!(loaded.skipped[0].username.as_deref(), Some("mallory"));
     assert_eq!(loaded.blacklist, ["bad-1", "bad-2"]);
+    let rules: Vec<String> = loaded
+        .permissions
+        .as_ref()
+        .expect("rules were read")
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            r#"ALLOW PUB_SUB on "fleet/+/up" for USER "alice""#,
+            r#"DENY SUB on "fleet/secret" for CLIENT "GID_x@@@1""#
+        ]
+    );
+    // The rule whose topic is not an MQTT filter is skipped and named, position across pages.
+    assert_eq!(loaded.skipped_permissions.len(), 1);
+    let skipped = loaded.skipped_permissions[0].to_string();
+    assert!(
+        skipped.contains("#1") && skipped.contains("fleet/#/up") && skipped.contains("alice"),
+        "{skipped}"
+    );
     assert_eq!(
         loaded.origin,
         Origin::Api {
@@ -332,13 +371,16 @@ async fn full_pass(signature: SignatureVersion) {
             stats.identities,
             stats.blacklisted,
             stats.skipped,
-            stats.blacklist_ignored
+            stats.blacklist_ignored,
+            stats.permissions,
+            stats.permissions_skipped
         ),
-        (5, 5, 0, 4, 2, 1, 1)
+        (7, 7, 0, 4, 2, 1, 1, Some(2), 1)
     );
     // Tokens went back exactly as returned, the first one empty.
     assert_eq!(server.tokens(ACTION_IDENTITY), ["", TOKEN1, "t2"]);
     assert_eq!(server.tokens(ACTION_CONNECT_BLACK), ["", "b1"]);
+    assert_eq!(server.tokens(ACTION_PERMISSION), ["", "p/1+"]);
     // Every request carried a fresh nonce.
     let reqs = server.requests();
     let nonce = |r: &Req| {
@@ -377,6 +419,47 @@ async fn v1_pass_over_three_pages() {
 }
 
 #[tokio::test]
+async fn permissions_off_pages_no_rules() {
+    let server = Server::start(api).await;
+    let mut cfg = config(server.addr, SignatureVersion::V1);
+    cfg.permissions = false;
+    let (loaded, stats) = client(&cfg, AK_SECRET).pass().await.unwrap();
+    assert!(loaded.permissions.is_none());
+    assert_eq!((stats.pages, stats.permissions), (5, None));
+    assert!(server.tokens(ACTION_PERMISSION).is_empty());
+    assert!(
+        stats.to_string().contains("topic rules not read"),
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_permission_page_fails_the_whole_pass() {
+    let server = Server::start(|r| {
+        if r.action() == ACTION_PERMISSION && r.param("NextToken") == Some("p/1+") {
+            return page(serde_json::json!("not a list"), None);
+        }
+        api(r)
+    })
+    .await;
+    let err = client(&config(server.addr, SignatureVersion::V3), AK_SECRET)
+        .pass()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PassError::BadPage {
+                action: ACTION_PERMISSION,
+                page: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn throttled_then_retried_after_the_hint() {
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
@@ -405,7 +488,7 @@ async fn throttled_then_retried_after_the_hint() {
     let (loaded, stats) = client(&cfg, AK_SECRET).pass().await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(60));
     assert_eq!(loaded.identities.len(), 4);
-    assert_eq!((stats.retries, stats.requests, stats.pages), (3, 8, 5));
+    assert_eq!((stats.retries, stats.requests, stats.pages), (3, 10, 7));
     // The retried request was the first page, asked for again from the start.
     assert_eq!(
         server.tokens(ACTION_IDENTITY),
@@ -649,10 +732,10 @@ async fn requests_are_paced() {
     let c = client(&cfg, AK_SECRET);
     let started = std::time::Instant::now();
     let (_, stats) = c.pass().await.unwrap();
-    assert_eq!(stats.requests, 5);
-    // Five request starts, at least 100 ms apart.
+    assert_eq!(stats.requests, 7);
+    // Seven request starts, at least 100 ms apart.
     assert!(
-        started.elapsed() >= Duration::from_millis(400),
+        started.elapsed() >= Duration::from_millis(600),
         "{:?}",
         started.elapsed()
     );
@@ -660,7 +743,7 @@ async fn requests_are_paced() {
     let again = std::time::Instant::now();
     c.pass().await.unwrap();
     assert!(
-        again.elapsed() >= Duration::from_millis(450),
+        again.elapsed() >= Duration::from_millis(650),
         "{:?}",
         again.elapsed()
     );
