@@ -202,3 +202,72 @@ fn out_of_file_descriptors_the_accept_loop_backs_off() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `[auth] permissions` enforced on the wire by `mqid serve`, as `mosquitto_sub` and
+/// `mosquitto_pub` (MQTT 5) report it; an allowed topic still flows.
+#[test]
+fn topic_permissions_on_the_wire_with_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), IDS).unwrap();
+    std::fs::write(
+        dir.path().join("rules.json"),
+        r#"[{"Identity":"plain","IdentityType":"USER","Topic":"fleet/#","PermitAction":"PUB_SUB","Effect":"ALLOW"}]"#,
+    )
+    .unwrap();
+    let broker = Broker::start_with(
+        dir,
+        "[auth]\nsource = \"file\"\nfile = \"identities.json\"\npermissions = \"rules.json\"\n",
+        &[],
+    );
+    let port = broker.v5.to_string();
+    let base = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-V",
+        "mqttv5",
+        "-u",
+        "plain",
+        "-P",
+        "plain-secret-1",
+    ];
+    let run = |cmd: &str, args: &[&str]| {
+        let out = Command::new(cmd)
+            .args(base)
+            .args(args)
+            .output()
+            .expect("mosquitto clients (./scripts/test installs them)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let out = run("mosquitto_sub", &["-i", "s-1", "-t", "other/x", "-W", "3"]);
+    assert!(
+        out.contains("All subscription requests were denied"),
+        "{out}"
+    );
+    let out = run(
+        "mosquitto_pub",
+        &["-i", "p-1", "-t", "other/x", "-m", "m", "-q", "1"],
+    );
+    assert!(out.contains("Not authorized"), "{out}");
+
+    // allowed: a subscriber on fleet/# receives a message published to fleet/x
+    let sub = Command::new("mosquitto_sub")
+        .args(base)
+        .args(["-i", "s-2", "-t", "fleet/#", "-C", "1", "-W", "10", "-v"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = run(
+        "mosquitto_pub",
+        &["-i", "p-2", "-t", "fleet/x", "-m", "ok", "-q", "1"],
+    );
+    assert!(!out.contains("failed"), "{out}");
+    let got = sub.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "fleet/x ok");
+}

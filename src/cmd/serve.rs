@@ -177,9 +177,10 @@ fn start_source(
     let rt = runtime()?;
     match auth.source {
         SourceKind::File => {
-            let path = auth.file.clone().expect("validated: file is set");
-            let watcher = file::Watcher::new(path.clone());
-            let loaded = file::load(&path)?;
+            // The identities and, with `[auth] permissions`, the topic rules the edge enforces.
+            let files = file::Files::from_config(auth);
+            let watcher = file::Watcher::for_files(files.clone());
+            let loaded = files.load()?;
             let origin = loaded.origin.clone();
             apply(shared, loaded);
             let every = Duration::from_millis(auth.watch_interval_ms);

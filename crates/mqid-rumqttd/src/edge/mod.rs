@@ -87,11 +87,11 @@ pub enum EdgeError {
     StaticAuth(String),
     #[error("{0} is not supported by mqid's edge yet: {1}")]
     Unsupported(String, &'static str),
-    #[error("listener [{listener}] cannot listen on {addr}: {source}")]
+    #[error("listener [{listener}] cannot listen on {addr}: {error}")]
     Bind {
         listener: String,
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("[prometheus] cannot serve metrics on {addr}: {reason}")]
     Prometheus { addr: SocketAddr, reason: String },
@@ -228,10 +228,10 @@ impl Edge {
                 .transpose()?;
             let listener = tokio::net::TcpListener::bind(s.listen)
                 .await
-                .map_err(|source| EdgeError::Bind {
+                .map_err(|error| EdgeError::Bind {
                     listener: key.clone(),
                     addr: s.listen,
-                    source,
+                    error,
                 })?;
             let addr = listener.local_addr().unwrap_or(s.listen);
             bound.push((key, s, version, listener, addr, tls, websocket));
