@@ -12,6 +12,26 @@ use serde::Deserialize;
 pub struct MqidConfig {
     pub broker: rumqttd::Config,
     pub auth: AuthConfig,
+    /// mqid's listeners beyond rumqttd's keys (`[edge]`, optional).
+    #[serde(default)]
+    pub edge: EdgeConfig,
+}
+
+/// `[edge]`: what mqid's listeners do beyond rumqttd's own listener keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Sessions disconnected per second at most after the index revokes them (identity removed,
+    /// re-keyed or blacklisted), so that a re-keyed fleet does not reconnect all at once.
+    pub revoke_per_sec: u32,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            revoke_per_sec: 100,
+        }
+    }
 }
 
 /// Reads, checks and resolves `path`. `[auth]` is strict: an unknown key there is an error that
@@ -59,6 +79,12 @@ pub fn load(path: &Path) -> Result<MqidConfig> {
         .auth
         .validate(&base)
         .with_context(|| format!("config {}", path.display()))?;
+    if config.edge.revoke_per_sec == 0 {
+        bail!(
+            "config {}: [edge] revoke_per_sec must be at least 1",
+            path.display()
+        );
+    }
     resolve_tls_paths(&mut config.broker, &base);
     Ok(config)
 }
