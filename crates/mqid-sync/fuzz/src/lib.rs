@@ -188,10 +188,16 @@ pub fn auth_config(data: &[u8]) {
     }
 }
 
-/// A file of this process for the snapshot target, which reads through the file system as
+/// A fresh file of this process for the snapshot targets, which read through the file system as
 /// `mqid serve` does.
 fn scratch_file() -> PathBuf {
-    std::env::temp_dir().join(format!("mqid-fuzz-snapshot-{}.json", std::process::id()))
+    // One name per call: the corpus replay runs targets on parallel threads of one process.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "mqid-fuzz-snapshot-{}-{n}.json",
+        std::process::id()
+    ))
 }
 
 /// Target `snapshot`: a snapshot file, read at start-up. Either all of it is used (every identity
