@@ -11,7 +11,7 @@ use mqid_core::{Index, SharedIndex, StaleGate};
 use mqid_rumqttd::edge::{DenyAction, Edge, EdgeCounts, EdgeOptions};
 use mqid_rumqttd::Authenticator;
 use mqid_sync::health::{publish_index_metrics, SyncHealth};
-use mqid_sync::refresh::{load_snapshot, Refresher};
+use mqid_sync::refresh::{load_snapshot_for, Refresher};
 use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
@@ -185,17 +185,13 @@ fn start_source(
                 health: health.clone(),
                 guard: auth.guard(),
             };
-            let from_snapshot = api
-                .snapshot
-                .as_deref()
-                .and_then(load_snapshot)
-                .filter(|loaded| {
-                    let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
-                    if let Err(e) = &refused {
-                        tracing::error!("{}: {e}; starting without it", loaded.origin);
-                    }
-                    refused.is_ok()
-                });
+            let from_snapshot = load_snapshot_for(api).filter(|loaded| {
+                let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+                if let Err(e) = &refused {
+                    tracing::error!("{}: {e}; starting without it", loaded.origin);
+                }
+                refused.is_ok()
+            });
             let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
                     // Serve from the snapshot at once; the first pass brings it up to date. Its

@@ -188,10 +188,10 @@ pub fn auth_config(data: &[u8]) {
     }
 }
 
-/// A fresh file of this process for the snapshot targets, which read through the file system as
-/// `mqid serve` does.
+/// A file of its own for one call of a snapshot target, which reads through the file system as
+/// `mqid serve` does. Unique per call, not only per process: the corpus tests of `snapshot` and
+/// `snapshot_values` run on parallel threads of one process.
 fn scratch_file() -> PathBuf {
-    // One name per call: the corpus replay runs targets on parallel threads of one process.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     std::env::temp_dir().join(format!(
