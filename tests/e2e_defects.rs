@@ -532,8 +532,11 @@ fn logging_bench_smoke() {
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["payload"], 64);
-    for key in ["default_median", "off_median", "by_hand_median", "ratio"] {
+    for key in ["default_median", "off_median", "ratio"] {
         let v = report[key].as_f64().unwrap();
         assert!(v.is_finite() && v > 0.0, "{key} = {v}: {report}");
     }
+    // rumqttd's router spans on (the old default) may move nothing in a short debug-build window
+    let by_hand = report["by_hand_median"].as_f64().unwrap();
+    assert!(by_hand.is_finite() && by_hand >= 0.0, "{report}");
 }

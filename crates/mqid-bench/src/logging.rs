@@ -317,11 +317,10 @@ async fn one_run(port: u16, pid: u32, opts: &LoggingOpts) -> Result<(f64, Option
     sender.abort();
     let messages = end.0 - start.0;
     let rate = messages as f64 / (end.1 - start.1).as_secs_f64();
-    if rate == 0.0 {
-        return Err("the subscriber received nothing".into());
-    }
+    // Nothing received is a figure (0 msg/s) here; `run` refuses it for the two configurations
+    // the comparison is about.
     let cpu_per_msg = match (start.2, end.2) {
-        (Some(a), Some(b)) => Some((b - a).as_secs_f64() * 1e6 / messages as f64),
+        (Some(a), Some(b)) if messages > 0 => Some((b - a).as_secs_f64() * 1e6 / messages as f64),
         _ => None,
     };
     Ok((rate, cpu_per_msg))
@@ -358,6 +357,13 @@ pub fn run(
             let pid = served.child.id();
             let (rate, cpu) = rt.block_on(one_run(served.port, pid, opts))?;
             drop(served);
+            // By hand (rumqttd's router spans on) may move nothing at all within a short window:
+            // that is the cost the default avoids, not a failed run.
+            if rate == 0.0 && logging != Logging::ByHand {
+                return Err(format!(
+                    "the subscriber received nothing with {logging:?} logging"
+                ));
+            }
             progress(&format!(
                 "round {}: {logging:?} logging: {rate:.0} msg/s{}",
                 round + 1,

@@ -87,7 +87,7 @@ pub enum EdgeError {
     StaticAuth(String),
     #[error("{0} is not supported by mqid's edge yet: {1}")]
     Unsupported(String, &'static str),
-    #[error("listener [{listener}] cannot listen on {addr}: {error}")]
+    #[error("listener [broker.{listener}] cannot listen on {addr}: {error}")]
     Bind {
         listener: String,
         addr: SocketAddr,
