@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod emulator;
+pub mod http;
 pub mod serve;
 pub mod sign;
 pub mod sync;

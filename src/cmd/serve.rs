@@ -14,13 +14,21 @@ use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
-    let mut broker_config = config.broker;
+    let Some(mut broker_config) = config.broker else {
+        let http = config.http.expect("validated: [broker] or [http]");
+        return super::http::run_alone(config.auth, http);
+    };
     let shared = Arc::new(SharedIndex::new(Index::empty()));
     let gate = Arc::new(StaleGate::new());
 
     // Load the index before any listener opens, and prepare what keeps it current.
     let source =
         start_source(&config.auth, &shared, &gate).context("the broker was not started")?;
+    if let Some(http) = &config.http {
+        super::http::start(http, &config.auth, &shared, &gate)
+            .context("the broker was not started")?
+            .set_ready();
+    }
 
     let mut authenticator = Authenticator::new(shared.clone()).with_stale_gate(gate);
     if let Some(limits) = config.auth.limits.limits() {
@@ -74,13 +82,13 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
 type Background = Box<dyn FnOnce() + Send>;
 
 /// What [`start_source`] loaded and what keeps it current.
-struct Source {
+pub(super) struct Source {
     /// Where the index in force at start-up came from.
-    origin: Origin,
+    pub(super) origin: Origin,
     /// Runs the refresher or the file watcher; never returns.
-    refresher: Background,
+    pub(super) refresher: Background,
     /// The OpenAPI source's health (staleness, pass metrics); `None` for the file source.
-    health: Option<Arc<SyncHealth>>,
+    pub(super) health: Option<Arc<SyncHealth>>,
 }
 
 /// Once a second: checks staleness and publishes metrics.
@@ -119,7 +127,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Loads the initial index into `shared` and returns what keeps it current. With the OpenAPI
 /// source, `gate` is closed while the index is stale and `on_stale = "refuse"`.
-fn start_source(
+pub(super) fn start_source(
     auth: &AuthConfig,
     shared: &Arc<SharedIndex>,
     gate: &Arc<StaleGate>,
@@ -127,9 +135,11 @@ fn start_source(
     let rt = runtime()?;
     match auth.source {
         SourceKind::File => {
-            let path = auth.file.clone().expect("validated: file is set");
-            let watcher = file::Watcher::new(path.clone());
-            let loaded = file::load(&path)?;
+            // The identities and, when configured, the topic rules (the HTTP contracts decide
+            // topics; the edge reads only the identities until it enforces rules).
+            let files = file::Files::from_config(auth);
+            let watcher = file::Watcher::for_files(files.clone());
+            let loaded = files.load()?;
             let origin = loaded.origin.clone();
             apply(shared, loaded);
             let every = Duration::from_millis(auth.watch_interval_ms);
