@@ -38,9 +38,16 @@ impl Drop for Server {
     }
 }
 
-/// `[http]` table body (without `listen`), extra `[auth]` lines, environment.
+const FILE_AUTH: &str = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\n\
+    watch_interval_ms = 50\n[auth.permissions]\nfile = \"rules.json\"\n";
+
+/// `[http]` table body (without `listen`), environment; the file source.
 fn start(http_extra: &str, env: &[(&str, &str)]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), http_extra, FILE_AUTH, env)
+}
+
+/// In `dir`, with `auth` as the `[auth]` table (the limiter's cooldown added).
+fn start_in(dir: tempfile::TempDir, http_extra: &str, auth: &str, env: &[(&str, &str)]) -> Server {
     std::fs::write(dir.path().join("identities.json"), IDENTITIES).unwrap();
     std::fs::write(dir.path().join("rules.json"), RULES).unwrap();
     let port = free_port();
@@ -48,9 +55,7 @@ fn start(http_extra: &str, env: &[(&str, &str)]) -> Server {
     std::fs::write(
         &config,
         format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n{http_extra}\n\
-             [auth]\nsource = \"file\"\nfile = \"identities.json\"\nwatch_interval_ms = 50\n\
-             [auth.permissions]\nfile = \"rules.json\"\n\
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n{http_extra}\n{auth}\n\
              [auth.limits]\nmax_failures = 3\ncooldown_secs = 600\n"
         ),
     )
@@ -555,4 +560,100 @@ fn non_loopback_without_token_and_only_broker_less_configs_are_named() {
     let (code, err) = run(auth);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("nothing to serve"), "{err}");
+}
+
+#[test]
+fn followers_take_the_leaders_set_over_http() {
+    let token = "leader-follower-shared-token";
+    let env = [("MQID_HTTP_TOKEN", token)];
+    let leader = start("", &env);
+    let bearer = format!("Bearer {token}");
+
+    // The leader's /snapshot: behind the token, with an ETag, 304 when unchanged.
+    let snap = |etag: Option<&str>, auth: bool| {
+        let mut req = leader.client.get(leader.url("/snapshot"));
+        if auth {
+            req = req.header("authorization", &bearer);
+        }
+        if let Some(e) = etag {
+            req = req.header("if-none-match", e);
+        }
+        rt().block_on(async {
+            let r = req.send().await.unwrap();
+            let etag = r
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), etag, r.text().await.unwrap())
+        })
+    };
+    assert_eq!(snap(None, false).0, 401);
+    let (status, etag, body) = snap(None, true);
+    assert_eq!(status, 200);
+    let etag = etag.expect("an ETag");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["identities"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(v["permissions"].as_array().unwrap().len(), 4, "{body}");
+    assert_eq!(snap(Some(&etag), true).0, 304);
+
+    let follower_auth = format!(
+        "[auth]\nsource = \"follower\"\n[auth.follower]\nleader = \"{}\"\n\
+         interval_secs = 1\nsnapshot = \"follower-snapshot.json\"\n",
+        leader.url("")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let follower = start_in(dir, "", &follower_auth, &env);
+    let auth = [("authorization", bearer.as_str())];
+    let authn = |s: &Server, c: &str, p: &str| {
+        let r = s.json(
+            "/emqx/authn",
+            json!({"clientid": c, "username": "fleet", "password": p}),
+            &auth,
+        );
+        emqx_result(&r)
+    };
+    let authz = |s: &Server, topic: &str| {
+        let r = s.json(
+            "/emqx/authz",
+            json!({"clientid": "dev-1", "username": "fleet", "topic": topic, "action": "publish"}),
+            &auth,
+        );
+        emqx_result(&r)
+    };
+    // Same identities, same rules.
+    assert_eq!(authn(&follower, "dev-9", "dev9-secret"), "allow");
+    assert_eq!(authn(&follower, "dev-9", "fleet-secret"), "deny");
+    assert_eq!(authz(&follower, "fleet/1/up"), "allow");
+    assert_eq!(authz(&follower, "fleet/7/up"), "deny");
+
+    // An identity removed at the leader's source is refused by the follower within a poll.
+    let only_user = r#"[{"Username":"fleet","Secret":"fleet-secret","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
+    std::fs::write(leader.dir.path().join("identities.json"), only_user).unwrap();
+    eventually(10, "the follower refuses dev-9", || {
+        authn(&follower, "dev-9", "dev9-secret") == "deny"
+    });
+    assert_eq!(authn(&follower, "dev-9", "fleet-secret"), "allow");
+    assert_ne!(snap(Some(&etag), true).0, 304, "a new set, a new ETag");
+
+    // The leader goes away: the follower keeps deciding, and starts again from its own copy.
+    drop(leader);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(authn(&follower, "dev-9", "fleet-secret"), "allow");
+    assert!(
+        follower.log().contains("keeping the set in force"),
+        "{}",
+        follower.log()
+    );
+    let dir = stop(follower);
+    let again = start_in(dir, "", &follower_auth, &env);
+    assert_eq!(authn(&again, "dev-9", "fleet-secret"), "allow");
+    assert_eq!(authn(&again, "dev-9", "dev9-secret"), "deny");
+    assert!(!again.log().contains(token) && !again.log().contains("fleet-secret"));
+}
+
+/// Stops a server and hands back its folder, to start again.
+fn stop(mut s: Server) -> tempfile::TempDir {
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap())
 }

@@ -81,6 +81,7 @@ pub fn openapi_client(api: &OpenApiConfig) -> Result<Client> {
 pub fn current_set(auth: &AuthConfig) -> Result<Loaded> {
     match auth.source {
         SourceKind::File => Ok(mqid_sync::file::Files::from_config(auth).load()?),
+        SourceKind::Follower => http::follower_current_set(auth),
         SourceKind::Openapi => {
             let api = auth
                 .openapi

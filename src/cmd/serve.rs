@@ -25,7 +25,11 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     let source =
         start_source(&config.auth, &shared, &gate).context("the broker was not started")?;
     if let Some(http) = &config.http {
-        super::http::start(http, &config.auth, &shared, &gate)
+        let health = super::http::HealthCell::default();
+        if let Some(h) = &source.health {
+            let _ = health.set(h.clone());
+        }
+        super::http::start(http, &config.auth, &shared, &gate, health)
             .context("the broker was not started")?
             .set_ready();
     }
@@ -150,6 +154,7 @@ pub(super) fn start_source(
                 health: None,
             })
         }
+        SourceKind::Follower => super::http::follower_source(auth, shared, rt),
         SourceKind::Openapi => {
             let api = auth
                 .openapi

@@ -96,6 +96,11 @@ impl Decider {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Whether the stale gate refuses (the index in force is too old).
+    pub fn is_stale(&self) -> bool {
+        self.stale.as_ref().is_some_and(|g| g.is_refusing())
+    }
+
     /// The index in force.
     pub fn index(&self) -> &Arc<SharedIndex> {
         &self.index

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -148,6 +149,45 @@ pub struct State {
     pub decider: Arc<Decider>,
     pub config: HttpConfig,
     pub token: Option<Token>,
+    pub leader: Leader,
+}
+
+/// The leader side of "one sync for many nodes": `/snapshot` serves the set in force in the
+/// snapshot format, with a strong `ETag` (SHA-256 of the body), `304` on `If-None-Match`.
+/// Serialised once per index generation. It holds secrets in clear: served only with a bearer
+/// token configured and presented.
+pub struct Leader {
+    cache: std::sync::Mutex<Option<(u64, Bytes, String)>>,
+    /// When the set in force was last known to match its source (a follower's staleness).
+    synced_at: Box<dyn Fn() -> SystemTime + Send + Sync>,
+}
+
+impl Leader {
+    pub fn new(synced_at: impl Fn() -> SystemTime + Send + Sync + 'static) -> Leader {
+        Leader {
+            cache: std::sync::Mutex::new(None),
+            synced_at: Box::new(synced_at),
+        }
+    }
+
+    fn current(&self, d: &Decider) -> (Bytes, String) {
+        use sha2::Digest;
+        let index = d.index().load();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cache {
+            Some((generation, body, etag)) if *generation == index.generation() => {
+                (body.clone(), etag.clone())
+            }
+            _ => {
+                let body = Bytes::from(mqid_sync::snapshot::to_bytes(&index, (self.synced_at)()));
+                let digest = sha2::Sha256::digest(&body);
+                let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+                let etag = format!("\"{hex}\"");
+                *cache = Some((index.generation(), body.clone(), etag.clone()));
+                (body, etag)
+            }
+        }
+    }
 }
 
 /// Binds `config.listen`; refuses a non-loopback address without a token.
@@ -226,7 +266,7 @@ pub fn spawn(
 }
 
 /// The paths, for the start-up log line.
-pub const PATHS: [&str; 9] = [
+pub const PATHS: [&str; 10] = [
     "/emqx/authn",
     "/emqx/authz",
     "/rmqtt/auth",
@@ -236,12 +276,16 @@ pub const PATHS: [&str; 9] = [
     "/go-auth/superuser",
     "/go-auth/acl",
     "/healthz",
+    "/snapshot",
 ];
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/healthz" {
         return Ok(healthz(&state.decider));
+    }
+    if path == "/snapshot" {
+        return Ok(snapshot(&state, &req));
     }
     let authorized = state.token.as_ref().is_none_or(|t| {
         t.matches(
@@ -323,6 +367,56 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Infal
         _ => contracts::go_auth_acl(d, c, p),
     };
     Ok(resp)
+}
+
+fn snapshot(state: &State, req: &Request<Incoming>) -> Resp {
+    let text = |status, reason: &str, body: &str| {
+        contracts::response(status, "text/plain", reason, format!("{body}\n"))
+    };
+    let Some(token) = &state.token else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "no_token",
+            "/snapshot holds secrets: set [http] token_file or MQID_HTTP_TOKEN to serve it",
+        );
+    };
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !token.matches(header) {
+        warn_limited("a /snapshot request without the configured bearer token was refused");
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        );
+    }
+    let d = &state.decider;
+    if !d.is_ready() || d.is_stale() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "no index in force, or it is stale: followers keep their own copy",
+        );
+    }
+    let (body, etag) = state.leader.current(d);
+    let unchanged = req
+        .headers()
+        .get(hyper::header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    let builder = hyper::Response::builder().header("etag", &etag);
+    if unchanged {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(http_body_util::Full::new(Bytes::new()))
+            .expect("valid response parts");
+    }
+    builder
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(body))
+        .expect("valid response parts")
 }
 
 fn healthz(d: &Decider) -> Resp {

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod file;
+pub mod follower;
 pub mod health;
 pub mod openapi;
 pub mod refresh;
@@ -25,8 +26,8 @@ use mqid_core::{
 };
 
 pub use config::{
-    AuthConfig, DenyAction, LimitsConfig, OnStale, OpenApiConfig, PermissionsConfig,
-    SignatureVersion, SourceKind,
+    AuthConfig, DenyAction, FollowerConfig, LimitsConfig, OnStale, OpenApiConfig,
+    PermissionsConfig, SignatureVersion, SourceKind,
 };
 
 /// Where a [`Loaded`] set came from, for the log line that says what is in force.
@@ -34,7 +35,13 @@ pub use config::{
 pub enum Origin {
     File(PathBuf),
     Snapshot(PathBuf),
-    Api { endpoint: String },
+    Api {
+        endpoint: String,
+    },
+    /// A leader mqid's `/snapshot`.
+    Leader {
+        url: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -43,6 +50,7 @@ impl fmt::Display for Origin {
             Origin::File(p) => write!(f, "file {}", p.display()),
             Origin::Snapshot(p) => write!(f, "snapshot {}", p.display()),
             Origin::Api { endpoint } => write!(f, "OpenAPI {endpoint}"),
+            Origin::Leader { url } => write!(f, "leader {url}"),
         }
     }
 }
