@@ -657,3 +657,37 @@ fn stop(mut s: Server) -> tempfile::TempDir {
     let _ = s.child.wait();
     std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap())
 }
+
+#[test]
+fn bench_http_smoke() {
+    let out = mqid()
+        .args([
+            "bench",
+            "http",
+            "--quick",
+            "--seconds",
+            "0.2",
+            "--identities",
+            "400",
+            "--json",
+        ])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for side in ["baseline", "mqid"] {
+        assert!(v[side]["requests"].as_u64().unwrap() > 0, "{v}");
+        assert_eq!(
+            v[side]["unexpected"].as_u64(),
+            Some(0),
+            "every answer as expected: {v}"
+        );
+        assert!(v[side]["latency_us"]["p99"].as_f64().unwrap() > 0.0, "{v}");
+    }
+    assert!(v["throughput_ratio"].as_f64().unwrap().is_finite(), "{v}");
+}

@@ -22,6 +22,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod connect;
+pub mod http;
 pub mod permissions;
 pub mod refresh;
 pub mod scale;
