@@ -691,3 +691,78 @@ fn bench_http_smoke() {
     }
     assert!(v["throughput_ratio"].as_f64().unwrap().is_finite(), "{v}");
 }
+
+#[test]
+fn broker_and_http_together() {
+    let (v4, v5) = (free_port(), free_port());
+    let mut s = start_in(
+        tempfile::tempdir().unwrap(),
+        &broker_toml(v4, v5),
+        FILE_AUTH,
+        &[],
+    );
+    let log = s.dir.path().join("mqid.log");
+    wait_for_port(v4, &mut s.child, &log);
+    // The same identity, admitted by the rumqttd edge and by the HTTP contract.
+    assert!(connect(v4, Proto::V4, "dev-1", Some(("fleet", "fleet-secret"))).admitted());
+    assert!(!connect(v4, Proto::V4, "dev-1", Some(("fleet", "nope"))).admitted());
+    assert_eq!(
+        emqx_result(&emqx_authn(&s, "dev-1", "fleet", "fleet-secret")),
+        "allow"
+    );
+    assert_eq!(
+        emqx_result(&emqx_authn(&s, "dev-1", "fleet", "nope")),
+        "deny"
+    );
+}
+
+#[test]
+fn healthz_is_503_and_everything_refused_before_an_index_is_in_force() {
+    // An OpenAPI endpoint that accepts connections and never answers: the first pass waits.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", black_hole.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n[auth]\nsource = \"openapi\"\n\
+             [auth.openapi]\nendpoint = \"{endpoint}\"\nregion_id = \"r\"\ninstance_id = \"i\"\n\
+             request_timeout_secs = 30\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("mqid.log");
+    let mut child = mqid()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tHealthzKeyId")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "healthz-key-secret")
+        .env_remove("MQID_HTTP_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut child, &log);
+    let s = Server {
+        port,
+        child,
+        dir,
+        client: reqwest::Client::new(),
+    };
+    let r = s.get("/healthz");
+    assert_eq!((r.0, r.2.as_str()), (503, "not_ready"), "{r:?}");
+    let r = emqx_authn(&s, "dev-1", "fleet", "fleet-secret");
+    assert_eq!(
+        (emqx_result(&r).as_str(), r.2.as_str()),
+        ("deny", "not_ready")
+    );
+    let r = s.form(
+        "/rmqtt/acl",
+        &[("access", "2"), ("clientid", "c"), ("topic", "t")],
+    );
+    assert_eq!((r.3.as_str(), r.2.as_str()), ("deny", "not_ready"));
+    drop(black_hole);
+}
