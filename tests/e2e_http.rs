@@ -200,6 +200,11 @@ fn emqx_5_authn_and_authz() {
     );
     assert_eq!((r.0, emqx_result(&r).as_str()), (200, "deny"), "{r:?}");
     assert!(r.2.contains("clientid"), "{r:?}");
+    let big = json!({"clientid": "dev-1", "username": "fleet", "password": "fleet-secret",
+                     "pad": "x".repeat(70 * 1024)});
+    let r = s.json("/emqx/authn", big, &[]);
+    assert_eq!((r.0, emqx_result(&r).as_str()), (200, "deny"), "{r:?}");
+    assert!(r.2.contains("65536 bytes"), "{r:?}");
 
     let authz = |action: &str, topic: &str| {
         let r = s.json(
