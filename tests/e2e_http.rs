@@ -603,12 +603,18 @@ fn followers_take_the_leaders_set_over_http() {
 
     let follower_auth = format!(
         "[auth]\nsource = \"follower\"\n[auth.follower]\nleader = \"{}\"\n\
-         interval_secs = 1\nsnapshot = \"follower-snapshot.json\"\n",
+         interval_secs = 1\nsnapshot = \"follower-snapshot.json\"\n\
+         token_file = \"leader.token\"\n",
         leader.url("")
     );
     let dir = tempfile::tempdir().unwrap();
-    let follower = start_in(dir, "", &follower_auth, &env);
-    let auth = [("authorization", bearer.as_str())];
+    std::fs::write(dir.path().join("leader.token"), format!("{token}\n")).unwrap();
+    // The follower's own [http] has a token of its own; it polls the leader with token_file.
+    let own = "follower-own-token-123456";
+    let own_env = [("MQID_HTTP_TOKEN", own)];
+    let follower = start_in(dir, "", &follower_auth, &own_env);
+    let own_bearer = format!("Bearer {own}");
+    let auth = [("authorization", own_bearer.as_str())];
     let authn = |s: &Server, c: &str, p: &str| {
         let r = s.json(
             "/emqx/authn",
@@ -650,7 +656,7 @@ fn followers_take_the_leaders_set_over_http() {
         follower.log()
     );
     let dir = stop(follower);
-    let again = start_in(dir, "", &follower_auth, &env);
+    let again = start_in(dir, "", &follower_auth, &own_env);
     assert_eq!(authn(&again, "dev-9", "fleet-secret"), "allow");
     assert_eq!(authn(&again, "dev-9", "dev9-secret"), "deny");
     assert!(!again.log().contains(token) && !again.log().contains("fleet-secret"));

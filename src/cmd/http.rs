@@ -99,9 +99,17 @@ fn follower(auth: &AuthConfig) -> Result<Follower> {
         .follower
         .as_ref()
         .expect("validated: [auth.follower] is set");
-    let token = std::env::var(mqid_http::TOKEN_ENV)
-        .ok()
-        .map(|t| t.trim().to_owned());
+    let token = match &config.token_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("[auth.follower] token_file {}", p.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var(mqid_http::TOKEN_ENV)
+            .ok()
+            .map(|t| t.trim().to_owned()),
+    };
     Ok(Follower::new(config, token)?)
 }
 

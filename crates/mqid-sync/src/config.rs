@@ -299,6 +299,8 @@ pub struct FollowerConfig {
     /// Per-request timeout, seconds.
     #[serde(default = "default_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// A file holding the leader's bearer token; without it, `MQID_HTTP_TOKEN`.
+    pub token_file: Option<PathBuf>,
 }
 
 fn default_follow_secs() -> u64 {
@@ -418,6 +420,9 @@ impl AuthConfig {
                     ));
                 }
                 f.snapshot = base.join(&f.snapshot);
+                if let Some(t) = f.token_file.as_mut() {
+                    *t = base.join(&*t);
+                }
             }
         }
         self.limits.validate()?;

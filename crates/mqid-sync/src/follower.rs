@@ -197,6 +197,7 @@ mod tests {
             interval_secs: 1,
             snapshot: dir.join("own.json"),
             request_timeout_secs: 5,
+            token_file: None,
         };
         Follower::new(&config, Some("t".repeat(20))).unwrap()
     }
