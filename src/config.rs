@@ -17,25 +17,40 @@ pub struct MqidConfig {
     pub http: Option<mqid_http::HttpConfig>,
 }
 
-/// Reads, checks and resolves `path`. Unknown keys anywhere are an error that names them;
-/// relative paths resolve against the file's folder.
+/// Reads, checks and resolves `path`. `[auth]` is strict: an unknown key there is an error that
+/// names it. `[broker]` is as lenient as rumqttd itself (every file rumqttd accepts is accepted):
+/// an unknown key there is logged as a warning that names it. When the file cannot be read as a
+/// configuration (a required key missing, say), the unknown keys are named with the error, since
+/// one of them is probably the misspelt key. Relative paths resolve against the file's folder.
 pub fn load(path: &Path) -> Result<MqidConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let mut unknown = Vec::new();
-    let mut config: MqidConfig =
+    let parsed: Result<MqidConfig, _> =
         serde_ignored::deserialize(toml::Deserializer::new(&text), |key| {
             // serde_ignored marks an Option level with `?` (`broker.v4.?.1`): not a key a user
             // writes.
             unknown.push(key.to_string().replace(".?", ""))
-        })
-        .map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
-    if !unknown.is_empty() {
-        bail!(
-            "config {}: unknown key{} {}",
+        });
+    let mut config = match parsed {
+        Ok(c) => c,
+        Err(e) if unknown.is_empty() => bail!("config {}: {e}", path.display()),
+        Err(e) => bail!(
+            "config {}: {e}\nalso found {}: a misspelling of what is missing?",
             path.display(),
-            if unknown.len() > 1 { "s" } else { "" },
-            unknown.join(", ")
+            unknown_keys(&unknown)
+        ),
+    };
+    let (broker_only, strict): (Vec<String>, Vec<String>) =
+        unknown.into_iter().partition(|k| k.starts_with("broker."));
+    if !strict.is_empty() {
+        bail!("config {}: {}", path.display(), unknown_keys(&strict));
+    }
+    if !broker_only.is_empty() {
+        tracing::warn!(
+            "config {}: {} ignored, as rumqttd ignores them (a misspelling?)",
+            path.display(),
+            unknown_keys(&broker_only)
         );
     }
     let base = path
@@ -63,6 +78,14 @@ pub fn load(path: &Path) -> Result<MqidConfig> {
         }
     }
     Ok(config)
+}
+
+fn unknown_keys(keys: &[String]) -> String {
+    format!(
+        "unknown key{} {}",
+        if keys.len() > 1 { "s" } else { "" },
+        keys.join(", ")
+    )
 }
 
 fn resolve_tls_paths(broker: &mut rumqttd::Config, base: &Path) {
@@ -135,12 +158,18 @@ max_inflight_count = 100
     #[test]
     fn unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
+        // [broker] is as lenient as rumqttd: an unknown key there is a warning, not an error
         let p = write(
             dir.path(),
             &format!("{BROKER}max_fun = 3\n[auth]\nsource = \"file\"\nfile = \"x\"\n"),
         );
+        assert!(load(&p).is_ok());
+        let p = write(
+            dir.path(),
+            &format!("{BROKER}\n[auth]\nsource = \"file\"\nfile = \"x\"\n[brokr]\nid = 1\n"),
+        );
         let e = format!("{:#}", load(&p).unwrap_err());
-        assert!(e.contains("broker.v4.1.connections.max_fun"), "{e}");
+        assert!(e.contains("brokr"), "{e}");
 
         let p = write(
             dir.path(),
@@ -148,6 +177,30 @@ max_inflight_count = 100
         );
         let e = format!("{:#}", load(&p).unwrap_err());
         assert!(e.contains("fiel"), "{e}");
+    }
+
+    /// Issue 12, item 4: a misspelt required key is named next to the missing one.
+    #[test]
+    fn a_misspelt_required_broker_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = "\n[auth]\nsource = \"file\"\nfile = \"x\"\n";
+        let text = BROKER.replace("max_inflight_count", "max_inflight_cout");
+        let e = format!(
+            "{:#}",
+            load(&write(dir.path(), &format!("{text}{auth}"))).unwrap_err()
+        );
+        assert!(e.contains("missing field `max_inflight_count`"), "{e}");
+        assert!(
+            e.contains("unknown key broker.v4.1.connections.max_inflight_cout"),
+            "{e}"
+        );
+        let text = BROKER.replace("[broker.router]", "[broker.routr]");
+        let e = format!(
+            "{:#}",
+            load(&write(dir.path(), &format!("{text}{auth}"))).unwrap_err()
+        );
+        assert!(e.contains("missing field `router`"), "{e}");
+        assert!(e.contains("unknown key broker.routr"), "{e}");
     }
 
     #[test]

@@ -71,9 +71,11 @@ enum Command {
     /// Serve QueryCustomAuthIdentity, QueryCustomAuthConnectBlack and QueryCustomAuthPermission
     /// locally, from files, as the ApsaraMQ OpenAPI does (signatures, paging, errors), for tests
     /// and demos.
+    #[cfg(feature = "dev-tools")]
     OpenapiEmulator(cmd::emulator::Args),
     /// Benchmarks of the CONNECT hot path, the index at scale and the CONNECT rate
     /// (docs/performance.md). Build with --release.
+    #[cfg(feature = "dev-tools")]
     Bench {
         #[command(subcommand)]
         what: cmd::bench::BenchCommand,
@@ -107,7 +109,9 @@ fn main() -> ExitCode {
             out,
             permissions_out,
         } => cmd::sync::run(&config, out.as_deref(), permissions_out.as_deref()),
+        #[cfg(feature = "dev-tools")]
         Command::OpenapiEmulator(args) => cmd::emulator::run(args),
+        #[cfg(feature = "dev-tools")]
         Command::Bench { what } => cmd::bench::run(what),
     };
     match result {

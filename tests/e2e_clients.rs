@@ -76,10 +76,10 @@ fn mosquitto_pub_v311_and_v5() {
 
 fn paho(port: u16, version: &str, client_id: &str, user: &str, pass: &str) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/paho_connect.py");
-    let out = Command::new("python3")
+    let out = Command::new(test_python())
         .args([script, &port.to_string(), version, client_id, user, pass])
         .output()
-        .expect("run python3");
+        .expect("run the test Python");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -90,7 +90,12 @@ fn paho(port: u16, version: &str, client_id: &str, user: &str, pass: &str) -> (b
 
 #[test]
 fn paho_mqtt_v311_and_v5() {
-    require("python3", &["-c", "import paho.mqtt.client"], true);
+    let python = test_python();
+    require(
+        python.to_str().unwrap(),
+        &["-c", "import paho.mqtt.client"],
+        true,
+    );
     let broker = Broker::with_file(&identities());
     for (port, version) in [(broker.v4, "3"), (broker.v5, "5")] {
         let (ok, out) = paho(port, version, "p-1", "plain", "plain-secret-1");

@@ -250,7 +250,7 @@ fn sync_command_against_the_emulator_command() {
     write_blacklist(dir.path(), &["x-1"]);
     let port = free_port();
     let log = dir.path().join("emulator.log");
-    let mut emu = mqid()
+    let mut emu = mqid_dev_tools()
         .args(["openapi-emulator", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--identities")
         .arg(dir.path().join("cloud-identities.json"))
@@ -301,7 +301,7 @@ fn sync_command_against_the_emulator_command() {
 /// figures are for the benchmark, here only the counts are checked.
 #[test]
 fn refresh_bench_smoke() {
-    let out = mqid()
+    let out = mqid_dev_tools()
         .args(["bench", "refresh", "--identities", "500", "--json"])
         .output()
         .unwrap();

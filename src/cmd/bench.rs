@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use mqid_bench::{auth, connect, http, permissions, refresh, scale};
+use mqid_bench::{auth, connect, http, logging, permissions, refresh, scale};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -125,6 +125,20 @@ pub enum BenchCommand {
         /// Seconds per round and server.
         #[arg(long)]
         seconds: Option<f64>,
+    },
+    /// Messages/s through `mqid serve` (1 publisher -> 1 subscriber, QoS 0, 64-byte messages)
+    /// with the default logging, with RUST_LOG=off and with the default's level set by hand, in
+    /// the same run: what logging costs on the message path.
+    Logging {
+        /// One round of 2 s runs instead of three of 5 s.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Rounds (each runs both configurations).
+        #[arg(long)]
+        rounds: Option<usize>,
     },
 }
 
@@ -287,6 +301,23 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
                 opts.per_round = Duration::from_secs_f64(s.max(0.05));
             }
             let report = http::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Logging {
+            quick,
+            json,
+            rounds,
+        } => {
+            let mut opts = if quick {
+                logging::LoggingOpts::quick()
+            } else {
+                logging::LoggingOpts::standard()
+            };
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            let exe = std::env::current_exe().context("cannot find the mqid executable")?;
+            let report = logging::run(&opts, &exe, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
     }

@@ -110,7 +110,7 @@ fn follower(auth: &AuthConfig) -> Result<Follower> {
             .ok()
             .map(|t| t.trim().to_owned()),
     };
-    Ok(Follower::new(config, token)?)
+    Ok(Follower::new(config, token)?.with_guard(auth.guard()))
 }
 
 /// `[auth] source = "follower"`: the own last-good copy if there is one (then a poll at once),
@@ -121,7 +121,14 @@ pub(super) fn follower_source(
     rt: tokio::runtime::Runtime,
 ) -> Result<Source> {
     let mut follower = follower(auth)?;
-    let (origin, first_after) = match follower.load_own() {
+    let own = follower.load_own().filter(|loaded| {
+        let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+        if let Err(e) = &refused {
+            tracing::error!("{}: {e}; starting without it", loaded.origin);
+        }
+        refused.is_ok()
+    });
+    let (origin, first_after) = match own {
         Some(loaded) => {
             let origin = loaded.origin.clone();
             apply(shared, loaded);
@@ -133,7 +140,7 @@ pub(super) fn follower_source(
                 "no own snapshot to start from: waiting for the leader's set"
             );
             let loaded = rt
-                .block_on(follower.fetch())
+                .block_on(follower.fetch(&shared.load_full()))
                 .context("the first poll of the leader failed")?
                 .expect("the first poll sends no If-None-Match");
             apply(shared, loaded);
@@ -163,6 +170,6 @@ pub fn follower_current_set(auth: &AuthConfig) -> Result<Loaded> {
         .enable_all()
         .build()?;
     Ok(rt
-        .block_on(follower.fetch())?
+        .block_on(follower.fetch(&Index::empty()))?
         .expect("the first poll sends no If-None-Match"))
 }

@@ -14,6 +14,7 @@ use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
+    super::shutdown::install()?;
     let Some(mut broker_config) = config.broker else {
         let http = config.http.expect("validated: [broker] or [http]");
         return super::http::run_alone(config.auth, http);
@@ -34,6 +35,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
             .set_ready();
     }
 
+    super::bind_check::check(&broker_config).context("the broker was not started")?;
     let mut authenticator = Authenticator::new(shared.clone()).with_stale_gate(gate);
     if let Some(limits) = config.auth.limits.limits() {
         authenticator = authenticator.with_limiter(limits);
@@ -139,11 +141,9 @@ pub(super) fn start_source(
     let rt = runtime()?;
     match auth.source {
         SourceKind::File => {
-            // The identities and, when configured, the topic rules (the HTTP contracts decide
-            // topics; the edge reads only the identities until it enforces rules).
             let files = file::Files::from_config(auth);
-            let watcher = file::Watcher::for_files(files.clone());
-            let loaded = files.load()?;
+            let watcher = file::Watcher::for_files(files.clone()).with_guard(auth.guard());
+            let loaded = files.load_guarded(&auth.guard(), &shared.load_full())?;
             let origin = loaded.origin.clone();
             apply(shared, loaded);
             let every = Duration::from_millis(auth.watch_interval_ms);
@@ -168,8 +168,19 @@ pub(super) fn start_source(
                 snapshot: api.snapshot.clone(),
                 every: Duration::from_secs(api.refresh_secs),
                 health: health.clone(),
+                guard: auth.guard(),
             };
-            let from_snapshot = api.snapshot.as_deref().and_then(load_snapshot);
+            let from_snapshot = api
+                .snapshot
+                .as_deref()
+                .and_then(load_snapshot)
+                .filter(|loaded| {
+                    let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+                    if let Err(e) = &refused {
+                        tracing::error!("{}: {e}; starting without it", loaded.origin);
+                    }
+                    refused.is_ok()
+                });
             let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
                     // Serve from the snapshot at once; the first pass brings it up to date. Its

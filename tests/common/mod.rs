@@ -365,3 +365,92 @@ pub fn raw_exchange(port: u16, bytes: &[u8]) -> (Vec<u8>, bool) {
     };
     (got, closed)
 }
+
+/// `cargo metadata` of this workspace, for the host platform only (what is built here; needs no
+/// network), resolved from the lock file.
+pub fn cargo_metadata() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = Command::new(rustc).arg("-vV").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout);
+    let host = version
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host");
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", host])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+impl Broker {
+    /// As [`Broker::start_with`], with `tweak` applied to the command before it is spawned (to
+    /// run it as another user, say).
+    pub fn start_with_command(
+        dir: tempfile::TempDir,
+        auth_toml: &str,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Broker {
+        let (v4, v5) = (free_port(), free_port());
+        let config = dir.path().join("mqid.toml");
+        std::fs::write(&config, format!("{}\n{auth_toml}", broker_toml(v4, v5))).unwrap();
+        let log = dir.path().join("mqid.log");
+        let mut cmd = mqid();
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        tweak(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn mqid serve");
+        wait_for_port(v4, &mut child, &log);
+        wait_for_port(v5, &mut child, &log);
+        Broker {
+            dir,
+            v4,
+            v5,
+            child,
+            log,
+        }
+    }
+}
+
+/// The Python interpreter of the test peers (paho-mqtt, Alibaba's SDKs): `MQID_TEST_PYTHON`,
+/// which `./scripts/test` exports for the virtual environment it creates, else that virtual
+/// environment (`target/test-venv`) if a run of the script left one. Panics, saying what to do,
+/// when there is neither: the tests that need it never pass without having run it.
+pub fn test_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MQID_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "MQID_TEST_PYTHON is not set and {} does not exist: run ./scripts/test, which creates \
+         that virtual environment with tests/python/requirements.txt (or set MQID_TEST_PYTHON to \
+         a Python that has them)",
+        venv.display()
+    );
+    venv
+}
+
+/// `mqid` for the subcommands of the `dev-tools` feature (`openapi-emulator`, `bench`); panics,
+/// saying how to build them, when this `mqid` was built without it.
+pub fn mqid_dev_tools() -> Command {
+    let help = mqid().arg("--help").output().expect("run mqid --help");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("openapi-emulator"),
+        "this mqid was built without the dev-tools feature (openapi-emulator, bench): run \
+         ./scripts/test, or cargo test --features dev-tools"
+    );
+    mqid()
+}

@@ -168,7 +168,7 @@ pub fn plan(run: usize, opts: &ConnectOpts) -> Vec<Cred> {
                     client_id,
                     valid: true,
                 }
-            } else if (j / opts.invalid_every) % 2 == 0 {
+            } else if (j / opts.invalid_every).is_multiple_of(2) {
                 Cred {
                     password: synth::wrong_password(i, &client_id),
                     username: synth::username(i),

@@ -16,13 +16,15 @@
 //!   with mqid installed.
 //!
 //! The only `unsafe` code is the counting allocator in [`alloc`], which a bench binary may install
-//! as its `#[global_allocator]` (the `mqid` binary does not).
+//! as its `#[global_allocator]` (the `mqid` binary does not), and one `clock_gettime` call in
+//! [`permissions`].
 #![deny(unsafe_code)]
 
 pub mod alloc;
 pub mod auth;
 pub mod connect;
 pub mod http;
+pub mod logging;
 pub mod permissions;
 pub mod refresh;
 pub mod scale;

@@ -10,6 +10,10 @@
 //! * **checks**: `SessionRules::may_publish` and `may_deliver` on a spread of topics (matched by a
 //!   literal rule, by a wildcard rule, by a deny rule, by nothing), interleaved with each other
 //!   (see [`crate::stats::interleaved`]). The session's rules are half `USER`, half `CLIENT`.
+//! * **ratios**: CPU time against CPU time: the checking thread's (`CLOCK_THREAD_CPUTIME_ID`)
+//!   per check, against the whole process's (router, publisher and subscriber threads) per routed
+//!   PUBLISH. On a machine shared with other work, wall-clock figures mostly measure the wait for
+//!   a CPU; CPU time does not. Wall-clock medians and minima are reported beside them.
 //! * **build**: `Permissions::build` over `rules` rules spread over `identities` identities (half
 //!   `USER` rules keyed by username, half `CLIENT` rules keyed by client id; literal and wildcard
 //!   alternating), with the identity index built beside it for scale: time, and heap (or RSS)
@@ -115,7 +119,7 @@ fn rule(t: IdentityType, topic: String, action: PermitAction, effect: Effect) ->
 /// Rule `k` of a session: even `k` are `USER` rules, odd ones `CLIENT` rules; one in eight is a
 /// `DENY`. Literal rules name one device's topic; wildcard rules are of four shapes.
 fn session_rule(k: usize, mix: Mix) -> Permission {
-    let t = if k % 2 == 0 {
+    let t = if k.is_multiple_of(2) {
         IdentityType::User
     } else {
         IdentityType::Client
@@ -123,7 +127,7 @@ fn session_rule(k: usize, mix: Mix) -> Permission {
     let literal = match mix {
         Mix::Literal => true,
         Mix::Wildcard => false,
-        Mix::Mixed => k % 2 == 1 || k % 4 == 0,
+        Mix::Mixed => !k.is_multiple_of(2) || k.is_multiple_of(4),
     };
     let deny = k % 8 == 7;
     let effect = if deny { Effect::Deny } else { Effect::Allow };
@@ -163,9 +167,18 @@ fn session_topics(rules: usize, count: usize, seed: u64) -> Vec<String> {
 pub struct CheckRow {
     pub rules: usize,
     pub mix: Mix,
+    /// Median over samples.
     pub publish_ns: f64,
     pub deliver_ns: f64,
-    /// Check / routing one QoS 0 PUBLISH.
+    /// Fastest sample: the cost with the least interference from other load.
+    pub publish_min_ns: f64,
+    pub deliver_min_ns: f64,
+    /// Median of this thread's CPU time per check, when `/proc` says.
+    pub publish_cpu_ns: Option<f64>,
+    pub deliver_cpu_ns: Option<f64>,
+    /// Check / routing one QoS 0 PUBLISH: CPU time against the process's CPU time per routed
+    /// PUBLISH when both are known (robust when other work shares the machine), otherwise the
+    /// fastest wall-clock figures of each.
     pub publish_ratio: f64,
     pub deliver_ratio: f64,
     /// Share of the probes the check allowed (so the spread is visible).
@@ -176,8 +189,16 @@ pub struct CheckRow {
 pub struct Routing {
     pub publishes: usize,
     pub received: usize,
-    pub seconds: f64,
+    /// Runs of `publishes` PUBLISHes (each through a fresh router).
+    pub runs: usize,
+    /// ns per routed PUBLISH of each run.
+    pub ns_per_publish_runs: Vec<f64>,
+    /// The fastest run's.
     pub ns_per_publish: f64,
+    /// CPU time of the process per routed PUBLISH, each run (empty without `/proc`).
+    pub cpu_ns_per_publish_runs: Vec<f64>,
+    /// The median run's CPU time per routed PUBLISH.
+    pub cpu_ns_per_publish: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -202,9 +223,50 @@ pub struct PermissionsReport {
     pub bench: &'static str,
     pub machine: String,
     pub routing: Routing,
+    /// Reference floor: one `std::collections::HashSet<String>::contains(topic)` over 100 literal
+    /// topics (SipHash of the topic and one probe), CPU ns, on the same probes as the checks.
+    pub hashset_lookup_cpu_ns: Option<f64>,
+    /// That lookup / routing one QoS 0 PUBLISH (CPU).
+    pub hashset_lookup_ratio: Option<f64>,
     pub checks: Vec<CheckRow>,
     pub build: BuildRow,
     pub targets: Vec<Target>,
+}
+
+/// Nanoseconds this thread has run on a CPU (`CLOCK_THREAD_CPUTIME_ID`: up to date when read,
+/// unlike `/proc/thread-self/schedstat`, which lags by up to a scheduler tick).
+#[allow(unsafe_code)]
+pub fn thread_cpu_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// Nanoseconds all threads of this process have run on a CPU (sum over `/proc/self/task`).
+pub fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread may end between the listing and the read.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
+/// One routing run.
+pub struct RouteRun {
+    pub received: usize,
+    /// Wall time per routed PUBLISH.
+    pub ns_per_publish: f64,
+    /// CPU time of the whole process (router, publisher and subscriber threads) per routed
+    /// PUBLISH, when `/proc` says.
+    pub cpu_ns_per_publish: Option<f64>,
 }
 
 /// Runs everything.
@@ -216,7 +278,27 @@ pub fn run(
         "routing {} QoS 0 PUBLISHes through rumqttd",
         opts.publishes
     ));
-    let routing = route(opts.publishes)?;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(route(opts.publishes)?);
+    }
+    let mut routing = Routing {
+        publishes: opts.publishes,
+        received: runs.iter().map(|r| r.received).min().unwrap_or(0),
+        runs: runs.len(),
+        ns_per_publish_runs: runs.iter().map(|r| r.ns_per_publish).collect(),
+        ns_per_publish: runs
+            .iter()
+            .map(|r| r.ns_per_publish)
+            .fold(f64::INFINITY, f64::min),
+        cpu_ns_per_publish_runs: runs.iter().filter_map(|r| r.cpu_ns_per_publish).collect(),
+        cpu_ns_per_publish: None,
+    };
+    if routing.cpu_ns_per_publish_runs.len() == runs.len() {
+        let mut sorted = routing.cpu_ns_per_publish_runs.clone();
+        sorted.sort_by(f64::total_cmp);
+        routing.cpu_ns_per_publish = Some(stats::median(&sorted));
+    }
     progress(&format!(
         "rumqttd: {:.0} ns per routed PUBLISH",
         routing.ns_per_publish
@@ -225,9 +307,23 @@ pub fn run(
     for &rules in &opts.rule_counts {
         for mix in Mix::ALL {
             progress(&format!("checks: {rules} {} rules", mix.name()));
-            checks.push(check_row(rules, mix, opts, routing.ns_per_publish));
+            checks.push(check_row(rules, mix, opts, &routing));
         }
     }
+    let reference = {
+        let set: std::collections::HashSet<String> =
+            (0..100).map(|k| format!("fleet/{k}/telemetry")).collect();
+        let topics = session_topics(100, 1 << 12, 0x7091c5 ^ 100);
+        let mask = topics.len() - 1;
+        let mut k = 0usize;
+        let mut jobs = vec![Job::new("hashset", |iters| {
+            for _ in 0..iters {
+                k = (k + 1) & mask;
+                black_box(set.contains(black_box(topics[k].as_str())));
+            }
+        })];
+        sample_wall_and_cpu(&mut jobs, opts.per_case, opts.sample)[0].2
+    };
     progress(&format!(
         "build: {} identities, {} rules",
         opts.build_identities, opts.build_rules
@@ -248,9 +344,15 @@ pub fn run(
             0.05,
         ));
     }
+    let hashset_lookup_ratio = match (reference, routing.cpu_ns_per_publish) {
+        (Some(c), Some(r)) => Some(ratio(c, r)),
+        _ => None,
+    };
     Ok(PermissionsReport {
         bench: "permissions",
         machine: crate::machine(),
+        hashset_lookup_cpu_ns: reference,
+        hashset_lookup_ratio,
         routing,
         checks,
         build,
@@ -270,7 +372,7 @@ fn router_config(publishes: usize) -> Result<rumqttd::RouterConfig, String> {
 }
 
 /// Routes `n` QoS 0 PUBLISHes from one local link to another through a fresh router.
-pub fn route(n: usize) -> Result<Routing, String> {
+pub fn route(n: usize) -> Result<RouteRun, String> {
     let n = n.max(1);
     let router_tx = Router::new(0, router_config(n)?).spawn();
     let link = |id: &str| {
@@ -325,6 +427,7 @@ pub fn route(n: usize) -> Result<Routing, String> {
             }
         }
     });
+    let cpu0 = process_cpu_ns();
     let start = Instant::now();
     for mut batch in batches {
         let last = batch.pop().expect("batches are not empty");
@@ -335,17 +438,20 @@ pub fn route(n: usize) -> Result<Routing, String> {
         .join()
         .map_err(|_| "the subscriber thread panicked".to_string())?;
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = match (cpu0, process_cpu_ns()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / n as f64),
+        _ => None,
+    };
     let got = received.load(Relaxed) as usize;
     if got < n {
         return Err(format!(
             "rumqttd delivered {got} of {n} QoS 0 PUBLISHes within the time allowed"
         ));
     }
-    Ok(Routing {
-        publishes: n,
+    Ok(RouteRun {
         received: got,
-        seconds,
         ns_per_publish: seconds * 1e9 / n as f64,
+        cpu_ns_per_publish: cpu,
     })
 }
 
@@ -361,7 +467,56 @@ fn send_now(tx: &mut rumqttd::local::LinkTx, packet: Packet) -> Result<(), Strin
     }
 }
 
-fn check_row(rules: usize, mix: Mix, opts: &PermissionsOpts, routing_ns: f64) -> CheckRow {
+/// Samples `jobs` round-robin like [`stats::interleaved`], recording each sample's wall time
+/// and this thread's CPU time. Returns per job (median wall, fastest wall, median CPU) ns/op.
+fn sample_wall_and_cpu(
+    jobs: &mut [Job<'_>],
+    per_job: Duration,
+    sample: Duration,
+) -> Vec<(f64, f64, Option<f64>)> {
+    let mut batch = Vec::with_capacity(jobs.len());
+    for job in jobs.iter_mut() {
+        (job.run)(1000);
+        let mut iters = 1000u64;
+        let per_op = loop {
+            let t = Instant::now();
+            (job.run)(iters);
+            let dt = t.elapsed();
+            if dt >= Duration::from_millis(2) || iters >= 1 << 30 {
+                break dt.as_secs_f64() / iters as f64;
+            }
+            iters *= 4;
+        };
+        batch.push(((sample.as_secs_f64() / per_op) as u64).max(1));
+    }
+    let rounds = ((per_job.as_secs_f64() / sample.as_secs_f64()).round() as usize).max(3);
+    let mut wall: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); jobs.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); jobs.len()];
+    for _ in 0..rounds {
+        for (j, job) in jobs.iter_mut().enumerate() {
+            let c0 = thread_cpu_ns();
+            let t = Instant::now();
+            (job.run)(batch[j]);
+            let dt = t.elapsed();
+            let c1 = thread_cpu_ns();
+            wall[j].push(dt.as_nanos() as f64 / batch[j] as f64);
+            if let (Some(a), Some(b)) = (c0, c1) {
+                cpu[j].push(b.saturating_sub(a) as f64 / batch[j] as f64);
+            }
+        }
+    }
+    wall.into_iter()
+        .zip(cpu)
+        .map(|(mut w, mut c)| {
+            w.sort_by(f64::total_cmp);
+            c.sort_by(f64::total_cmp);
+            let cpu = (c.len() == w.len()).then(|| stats::median(&c));
+            (stats::median(&w), w[0], cpu)
+        })
+        .collect()
+}
+
+fn check_row(rules: usize, mix: Mix, opts: &PermissionsOpts, routing: &Routing) -> CheckRow {
     let list: Vec<Permission> = (0..rules).map(|k| session_rule(k, mix)).collect();
     let index = Index::empty().with_permissions(Some(Permissions::build(list)));
     let session = SessionRules::resolve(&index, USERNAME, CLIENT_ID, NoMatch::Deny);
@@ -387,15 +542,26 @@ fn check_row(rules: usize, mix: Mix, opts: &PermissionsOpts, routing_ns: f64) ->
             }
         }),
     ];
-    let sampled = stats::interleaved(&mut jobs, opts.per_case, opts.sample);
-    let (publish_ns, deliver_ns) = (sampled[0].ns_per_op, sampled[1].ns_per_op);
+    let sampled = sample_wall_and_cpu(&mut jobs, opts.per_case, opts.sample);
+    let (p, d) = (sampled[0], sampled[1]);
+    // CPU time against CPU time when /proc gives both (robust on a loaded machine); otherwise
+    // the fastest wall-clock figures of each.
+    let ratio_of =
+        |(_, wall_min, cpu): (f64, f64, Option<f64>)| match (cpu, routing.cpu_ns_per_publish) {
+            (Some(c), Some(r)) => ratio(c, r),
+            _ => ratio(wall_min, routing.ns_per_publish),
+        };
     CheckRow {
         rules,
         mix,
-        publish_ns,
-        deliver_ns,
-        publish_ratio: ratio(publish_ns, routing_ns),
-        deliver_ratio: ratio(deliver_ns, routing_ns),
+        publish_ns: p.0,
+        deliver_ns: d.0,
+        publish_min_ns: p.1,
+        deliver_min_ns: d.1,
+        publish_cpu_ns: p.2,
+        deliver_cpu_ns: d.2,
+        publish_ratio: ratio_of(p),
+        deliver_ratio: ratio_of(d),
         allowed_share: allowed as f64 / topics.len() as f64,
     }
 }
@@ -405,7 +571,7 @@ fn check_row(rules: usize, mix: Mix, opts: &PermissionsOpts, routing_ns: f64) ->
 /// distinct.
 fn fleet_rule(i: usize, identities: usize) -> Permission {
     let n = (i / 2) % identities.max(1);
-    let (identity_type, identity) = if i % 2 == 0 {
+    let (identity_type, identity) = if i.is_multiple_of(2) {
         (IdentityType::User, synth::username(n))
     } else {
         (IdentityType::Client, synth::client_id(n))
@@ -481,27 +647,65 @@ impl fmt::Display for PermissionsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "mqid bench permissions; {}", self.machine)?;
         let r = &self.routing;
+        let fmt_runs = |v: &[f64]| {
+            v.iter()
+                .map(|n| format!("{n:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         writeln!(
             f,
-            "baseline: rumqttd routes one QoS 0 PUBLISH (local links, {} messages): {:.0} ns",
-            r.publishes, r.ns_per_publish
+            "baseline: rumqttd routes one QoS 0 PUBLISH (local links, {} messages, {} runs): wall {:.0} ns fastest (runs {}); CPU {} ns median (runs {})",
+            r.publishes,
+            r.runs,
+            r.ns_per_publish,
+            fmt_runs(&r.ns_per_publish_runs),
+            r.cpu_ns_per_publish.map_or("-".into(), |c| format!("{c:.0}")),
+            fmt_runs(&r.cpu_ns_per_publish_runs),
         )?;
         writeln!(
             f,
-            "{:>6} {:>9} {:>11} {:>11} {:>12} {:>12} {:>8}",
-            "rules", "mix", "publish ns", "deliver ns", "pub/route", "deliv/route", "allowed"
+            "ratios: check CPU / routing CPU (wall-clock minimum / fastest run without /proc)"
         )?;
+        writeln!(
+            f,
+            "{:>6} {:>9} {:>24} {:>24} {:>10} {:>11} {:>8}",
+            "rules",
+            "mix",
+            "publish ns cpu/min/med",
+            "deliver ns cpu/min/med",
+            "pub/route",
+            "deliv/route",
+            "allowed"
+        )?;
+        let cpu = |c: Option<f64>| c.map_or("-".into(), |c| format!("{c:.1}"));
         for c in &self.checks {
             writeln!(
                 f,
-                "{:>6} {:>9} {:>11.1} {:>11.1} {:>12.4} {:>12.4} {:>7.0}%",
+                "{:>6} {:>9} {:>24} {:>24} {:>10.4} {:>11.4} {:>7.0}%",
                 c.rules,
                 c.mix.name(),
-                c.publish_ns,
-                c.deliver_ns,
+                format!(
+                    "{}/{:.1}/{:.1}",
+                    cpu(c.publish_cpu_ns),
+                    c.publish_min_ns,
+                    c.publish_ns
+                ),
+                format!(
+                    "{}/{:.1}/{:.1}",
+                    cpu(c.deliver_cpu_ns),
+                    c.deliver_min_ns,
+                    c.deliver_ns
+                ),
                 c.publish_ratio,
                 c.deliver_ratio,
                 c.allowed_share * 100.0
+            )?;
+        }
+        if let (Some(c), Some(r)) = (self.hashset_lookup_cpu_ns, self.hashset_lookup_ratio) {
+            writeln!(
+                f,
+                "reference: one HashSet<String>::contains(topic) (SipHash + probe): {c:.1} ns CPU = {r:.4} of routing"
             )?;
         }
         let b = &self.build;

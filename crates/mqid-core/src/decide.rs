@@ -36,8 +36,9 @@ impl std::fmt::Debug for Connect<'_> {
 
 /// Why a CONNECT was refused. Carries nothing secret; fit for logs and metric labels.
 ///
-/// [`Index::decide`] returns the first three; the last two are a front end's refusals made
-/// without deciding (see [`Limiter`](crate::Limiter) and [`StaleGate`](crate::StaleGate)).
+/// [`Index::decide`] returns the first three and `ClientIdTooLong`; `RateLimited` and `Stale`
+/// are a front end's refusals made without deciding (see [`Limiter`](crate::Limiter) and
+/// [`StaleGate`](crate::StaleGate)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Refusal {
     /// The client id is on the connect blacklist.
@@ -51,6 +52,9 @@ pub enum Refusal {
     RateLimited,
     /// The index in force is older than the staleness limit and the policy is to refuse.
     Stale,
+    /// The client id has more than [`MAX_ID_CHARS`](crate::MAX_ID_CHARS) characters, which
+    /// ApsaraMQ refuses at CONNECT whatever the credentials.
+    ClientIdTooLong,
 }
 
 impl Refusal {
@@ -62,16 +66,18 @@ impl Refusal {
             Refusal::BadPassword => "bad_password",
             Refusal::RateLimited => "rate_limited",
             Refusal::Stale => "stale",
+            Refusal::ClientIdTooLong => "client_id_too_long",
         }
     }
 
     /// Every refusal, in a fixed order (for metric handles indexed by reason).
-    pub const ALL: [Refusal; 5] = [
+    pub const ALL: [Refusal; 6] = [
         Refusal::Blacklisted,
         Refusal::UnknownIdentity,
         Refusal::BadPassword,
         Refusal::RateLimited,
         Refusal::Stale,
+        Refusal::ClientIdTooLong,
     ];
 }
 
@@ -134,6 +140,12 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     bool::from(diff.ct_eq(&0))
 }
 
+/// Whether `client_id` has more than [`MAX_ID_CHARS`](crate::MAX_ID_CHARS) characters. No
+/// allocation; counts characters only when the byte length could exceed the limit.
+fn client_id_too_long(client_id: &str) -> bool {
+    client_id.len() > crate::MAX_ID_CHARS && client_id.chars().count() > crate::MAX_ID_CHARS
+}
+
 impl Index {
     fn verify(&self, record: &Record<'_>, client_id: &str, password: &[u8]) -> bool {
         match record.check {
@@ -157,8 +169,12 @@ impl Index {
     /// Decides a CONNECT: the `CLIENT` identity for (username, client id) if there is one,
     /// otherwise the `USER` identity for the username, otherwise refused. The more specific
     /// identity wins; when it exists and its password fails, the `USER` one is not tried.
-    /// A blacklisted client id is refused first, whatever its credentials.
+    /// A client id over [`MAX_ID_CHARS`](crate::MAX_ID_CHARS) characters is refused first, as
+    /// ApsaraMQ refuses it; then a blacklisted client id, whatever its credentials.
     pub fn decide<'a>(&'a self, connect: &Connect<'_>) -> Decision<'a> {
+        if client_id_too_long(connect.client_id) {
+            return Decision::Refuse(Refusal::ClientIdTooLong);
+        }
         if !self.blacklist.is_empty() && self.blacklist.contains(connect.client_id) {
             return Decision::Refuse(Refusal::Blacklisted);
         }

@@ -99,10 +99,39 @@ impl Identity {
     }
 }
 
-/// One record as it comes off the wire, before validation. Unknown fields are ignored (the API
-/// may add some); wrong JSON types are errors of the list that holds the record.
+/// Implements `Deserialize` for a record type whose derive is `#[serde(remote = "Self")]`,
+/// accepting a JSON object only. (A derived struct also accepts a JSON array of its fields in
+/// order, `["u","s","USER",null,"ORIGIN"]`; the API only ever sends objects with its field
+/// names, so anything else is a mistake to report, not a record.)
+macro_rules! object_only {
+    ($ty:ty, $expecting:literal) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct ObjectOnly;
+                impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<$ty, A::Error> {
+                        <$ty>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                d.deserialize_map(ObjectOnly)
+            }
+        }
+    };
+}
+pub(crate) use object_only;
+
+/// One record as it comes off the wire, before validation. Only a JSON object is a record;
+/// unknown fields are ignored (the API may add some); wrong JSON types are errors of the list
+/// that holds the record.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", remote = "Self")]
 pub struct RawIdentity {
     #[serde(default)]
     pub username: Option<String>,
@@ -115,6 +144,11 @@ pub struct RawIdentity {
     #[serde(default)]
     pub sign_mode: Option<String>,
 }
+
+object_only!(
+    RawIdentity,
+    "an identity record: a JSON object with the API's field names"
+);
 
 /// Why a record is not a valid identity. Never contains the secret.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -365,6 +399,15 @@ mod tests {
         let err = parse_identity_list(json).unwrap_err().to_string();
         assert!(err.contains("[0].Secret"), "{err}");
         assert!(!err.contains("123456789"), "{err}");
+
+        // A record is an object with the API's field names, never an array of its fields.
+        let err = parse_identity_list(br#"[["u","s","USER",null,"ORIGIN"]]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[0]") && err.contains("expected an identity record"),
+            "{err}"
+        );
 
         let err = parse_identity_list(b"{\"Username\":1}")
             .unwrap_err()

@@ -92,10 +92,11 @@ impl fmt::Display for Permission {
     }
 }
 
-/// One rule as it comes off the wire, before validation. Unknown fields are ignored (the API
-/// may add some); wrong JSON types are errors of the list that holds the record.
+/// One rule as it comes off the wire, before validation. Only a JSON object is a record; unknown
+/// fields are ignored (the API may add some); wrong JSON types are errors of the list that holds
+/// the record.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", remote = "Self")]
 pub struct RawPermission {
     #[serde(default)]
     pub identity: Option<String>,
@@ -108,6 +109,11 @@ pub struct RawPermission {
     #[serde(default)]
     pub effect: Option<String>,
 }
+
+crate::identity::object_only!(
+    RawPermission,
+    "a permission record: a JSON object with the API's field names"
+);
 
 /// Why a record is not a valid permission rule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

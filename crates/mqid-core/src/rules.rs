@@ -139,6 +139,20 @@ fn fold(a: u64, b: u64) -> u64 {
 
 const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// 1 to 7 bytes as a word without a copy loop: every byte lands in the word, so two tails of
+/// the same length (which the hash mixes in) give different words when they differ.
+#[inline]
+fn tail(r: &[u8]) -> u64 {
+    let n = r.len();
+    if n >= 4 {
+        let lo = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+        let hi = u32::from_le_bytes([r[n - 4], r[n - 3], r[n - 2], r[n - 1]]);
+        u64::from(lo) | u64::from(hi) << 32
+    } else {
+        u64::from(r[0]) | u64::from(r[n / 2]) << 8 | u64::from(r[n - 1]) << 16
+    }
+}
+
 /// The hash of topic levels: a multiply-fold over 8-byte words under two random keys of the
 /// generation. Fast (a few ns per level) rather than collision-resistant against whoever picks
 /// the keys of the table, which is the administrator (see the module's documentation).
@@ -168,9 +182,7 @@ impl TopicHasher {
         }
         let rest = words.remainder();
         if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            h = fold(h ^ u64::from_le_bytes(w), self.k1 ^ MIX);
+            h = fold(h ^ tail(rest), self.k1 ^ MIX);
         }
         h
     }
@@ -272,40 +284,77 @@ struct Split<'t> {
     hashes: [u64; MAX_LEVELS],
 }
 
+/// Bytes of a word equal to `b` (high bit of each such byte set; a byte just above a match may
+/// be flagged falsely, the lowest flag never is).
+#[inline]
+fn bytes_equal(w: u64, b: u8) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let x = w ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI
+}
+
 impl<'t> Split<'t> {
-    /// Splits and validates `topic` (a topic name) in one pass, hashing its first `need` levels;
-    /// `None` when it is not a valid topic name.
+    /// An empty split of `topic`, to [`fill`](Split::fill).
     #[inline]
-    fn new(topic: &'t str, hasher: &TopicHasher, need: usize) -> Option<Self> {
-        let bytes = topic.as_bytes();
-        if bytes.is_empty() || bytes.len() > topic::MAX_TOPIC_BYTES {
-            return None;
-        }
-        let mut split = Split {
+    fn of(topic: &'t str) -> Self {
+        Split {
             topic,
-            dollar: bytes[0] == b'$',
+            dollar: topic.starts_with('$'),
             count: 0,
             hashes: [0; MAX_LEVELS],
-        };
+        }
+    }
+
+    /// Validates the topic name (non-empty, not too long, no NUL, `+` or `#`) and splits it in
+    /// one pass, eight bytes at a time, hashing its first `need` levels. `false` when it is not
+    /// a valid topic name.
+    #[inline]
+    fn fill(&mut self, hasher: &TopicHasher, need: usize) -> bool {
+        let bytes = self.topic.as_bytes();
+        if bytes.is_empty() || bytes.len() > topic::MAX_TOPIC_BYTES {
+            return false;
+        }
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            match b {
-                b'/' => {
-                    if split.count < need {
-                        split.hashes[split.count] = hasher.level(&bytes[start..i]);
-                    }
-                    split.count += 1;
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            let w = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+            // A flag for any of these means at least one is really there.
+            if bytes_equal(w, 0) | bytes_equal(w, b'+') | bytes_equal(w, b'#') != 0 {
+                return false;
+            }
+            let mut slashes = bytes_equal(w, b'/');
+            while slashes != 0 {
+                let i = at + (slashes.trailing_zeros() / 8) as usize;
+                slashes &= slashes - 1;
+                if bytes[i] == b'/' {
+                    self.level_ends(hasher, need, start, i);
                     start = i + 1;
                 }
-                0 | b'+' | b'#' => return None,
+            }
+            at += 8;
+        }
+        for (i, &b) in bytes.iter().enumerate().skip(at) {
+            match b {
+                b'/' => {
+                    self.level_ends(hasher, need, start, i);
+                    start = i + 1;
+                }
+                0 | b'+' | b'#' => return false,
                 _ => {}
             }
         }
-        if split.count < need {
-            split.hashes[split.count] = hasher.level(&bytes[start..]);
+        self.level_ends(hasher, need, start, bytes.len());
+        true
+    }
+
+    /// Level `self.count` is `topic[start..end]`.
+    #[inline]
+    fn level_ends(&mut self, hasher: &TopicHasher, need: usize, start: usize, end: usize) {
+        if self.count < need {
+            self.hashes[self.count] = hasher.level(&self.topic.as_bytes()[start..end]);
         }
-        split.count += 1;
-        Some(split)
+        self.count += 1;
     }
 }
 
@@ -772,9 +821,10 @@ impl SessionRules {
         if !self.enforced {
             return Self::not_enforced();
         }
-        let Some(split) = Split::new(topic, &self.hasher, self.need) else {
+        let mut split = Split::of(topic);
+        if !split.fill(&self.hasher, self.need) {
             return Self::invalid();
-        };
+        }
         let mut verdict = Verdict::default();
         for set in self.sets() {
             verdict.add(set, set.matching(&split, &self.hasher, dir));
@@ -1315,6 +1365,45 @@ mod tests {
         assert_eq!(
             outcome(s.may_publish(&topic.replacen('l', "m", 1))),
             none(TopicReason::NoMatchDeny)
+        );
+    }
+
+    #[test]
+    fn long_topics_are_validated_and_split_at_every_position() {
+        // The split reads eight bytes at a time: put the interesting byte at every offset.
+        let ix = index_with(&[
+            rule("USER", "u", "+/+/+", "PUB", "ALLOW"),
+            rule("USER", "u", "abcdefgh/./#", "PUB", "DENY"),
+        ]);
+        let s = session(&ix, NoMatch::Deny);
+        let base = "abcdefghijklmnopqrstuvwxyz0123456789";
+        for at in 0..base.len() {
+            for bad in ['+', '#', '\0'] {
+                let mut t = base.to_string();
+                t.insert(at, bad);
+                assert_eq!(
+                    outcome(s.may_publish(&t)),
+                    none(TopicReason::InvalidTopic),
+                    "{t:?}"
+                );
+            }
+            for (i, j) in [(at, at + 1), (at, at + 7), (at, at + 9)] {
+                if j >= base.len() {
+                    continue;
+                }
+                // '.' right after '/' is what the word test may flag falsely.
+                let t = format!("{}/./{}", &base[..i], &base[j..]);
+                let want = crate::topic::matches("+/+/+", &t) && !t.starts_with("abcdefgh/./");
+                assert_eq!(s.may_publish(&t).allowed, want, "{t:?}");
+            }
+        }
+        assert_eq!(
+            outcome(s.may_publish("abcdefgh/./x/y")),
+            by(false, "abcdefgh/./#", Effect::Deny)
+        );
+        assert_eq!(
+            outcome(s.may_publish("abcdefghijk/./x")),
+            by(true, "+/+/+", Effect::Allow)
         );
     }
 

@@ -86,14 +86,42 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     if topic.starts_with('$') && starts_wild(filter) {
         return false;
     }
-    let (mut f, mut t) = (filter.split('/'), topic.split('/'));
+    // Byte by byte, both at the start of a level at the top of the loop. In a valid filter `+`
+    // and `#` are whole levels, so one byte says which kind of level this is.
+    let (f, t) = (filter.as_bytes(), topic.as_bytes());
+    let (mut i, mut j) = (0, 0);
     loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(fl), Some(tl)) if fl == tl => {}
-            (None, None) => return true,
-            _ => return false,
+        match f.get(i) {
+            Some(b'#') => return true,
+            Some(b'+') => {
+                i += 1;
+                while j < t.len() && t[j] != b'/' {
+                    j += 1;
+                }
+            }
+            _ => {
+                while i < f.len() && f[i] != b'/' {
+                    if t.get(j) != Some(&f[i]) {
+                        return false;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                if j < t.len() && t[j] != b'/' {
+                    return false;
+                }
+            }
+        }
+        // Both at the end of a level.
+        match (i == f.len(), j == t.len()) {
+            (true, true) => return true,
+            (false, false) => {
+                i += 1;
+                j += 1;
+            }
+            // The topic ended: only a last `#` (matching its parent) is left to match.
+            (false, true) => return &f[i..] == b"/#",
+            (true, false) => return false,
         }
     }
 }

@@ -281,7 +281,7 @@ impl FaultControl {
     pub(crate) fn on_request(&self) -> (Duration, Verdict) {
         let n = self.0.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let f = self.get();
-        let hits = |every: u32| every != 0 && n % u64::from(every) == 0;
+        let hits = |every: u32| every != 0 && n.is_multiple_of(u64::from(every));
         let verdict = if hits(f.drop_every) {
             Verdict::Drop
         } else if hits(f.unavailable_every) {

@@ -2,8 +2,10 @@
 //! `tests/python/test_sdk_interop.py` against it (tea-openapi V3 and V1, aliyun-python-sdk-core
 //! V1 GET and POST; identities, blacklist and topic permissions; paging, filters, wrong secret).
 //!
-//! Needs Python 3 with the SDKs: `pip install -r tests/python/requirements.txt`. Without them
-//! this test FAILS, in CI and outside it: it never passes without having run the SDKs.
+//! Needs Python 3 with the SDKs: `./scripts/test` installs tests/python/requirements.txt into
+//! a virtual environment (target/test-venv) and exports its interpreter as `MQID_TEST_PYTHON`.
+//! Without them this test FAILS, in CI and outside it: it never passes without having run the
+//! SDKs.
 
 mod common;
 
@@ -13,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const INSTALL_HINT: &str = "pip install -r tests/python/requirements.txt";
+const INSTALL_HINT: &str =
+    "./scripts/test (it creates target/test-venv with tests/python/requirements.txt)";
 
 /// Four blacklist entries, as strings and as records.
 const BLACKLIST: &str = r#"[
@@ -39,7 +42,20 @@ async fn official_python_sdks_page_through_the_emulator() {
     let root = workspace_root();
     let script = root.join("tests/python/test_sdk_interop.py");
     assert!(script.is_file(), "{} is missing", script.display());
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    // MQID_TEST_PYTHON (exported by ./scripts/test), else the virtual environment it leaves.
+    let python = match std::env::var_os("MQID_TEST_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let venv = root.join("target/test-venv/bin/python");
+            assert!(
+                venv.exists(),
+                "MQID_TEST_PYTHON is not set and {} does not exist: run {INSTALL_HINT}, or set \
+                 MQID_TEST_PYTHON to a Python that has the SDKs",
+                venv.display()
+            );
+            venv
+        }
+    };
 
     let mut child = match Command::new(&python)
         .arg(&script)
@@ -73,7 +89,7 @@ async fn official_python_sdks_page_through_the_emulator() {
         Ok(c) => c,
         Err(e) => panic!(
             "cannot run {python:?} ({e}): the SDK interop test needs Python 3 with Alibaba's SDKs; \
-             install Python 3, then `{INSTALL_HINT}` (set PYTHON to choose the interpreter)"
+             run {INSTALL_HINT} (or set MQID_TEST_PYTHON to choose the interpreter)"
         ),
     };
 
@@ -99,7 +115,7 @@ async fn official_python_sdks_page_through_the_emulator() {
     match status.code() {
         Some(0) => {}
         Some(3) => panic!(
-            "Alibaba's Python SDKs are not installed for {python:?}: run `{INSTALL_HINT}`\n{stderr}"
+            "Alibaba's Python SDKs are not installed for {python:?}: run {INSTALL_HINT}\n{stderr}"
         ),
         _ => {
             panic!("the SDK interop script failed ({status})\nstdout:\n{stdout}\nstderr:\n{stderr}")

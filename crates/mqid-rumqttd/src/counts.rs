@@ -31,6 +31,7 @@ fn slot(r: Refusal) -> usize {
         Refusal::BadPassword => 2,
         Refusal::RateLimited => 3,
         Refusal::Stale => 4,
+        Refusal::ClientIdTooLong => 5,
     }
 }
 

@@ -5,24 +5,61 @@ use std::time::Instant;
 
 use mqid_core::Refusal;
 
-/// Logs at most [`RefusalLog::PER_SECOND`] lines about refused CONNECTs per second at `warn`
-/// (refusals, cool-downs and username alerts share the quota), counts the rest, and reports the
-/// count of the ones it left out once the second is over. Lock-free; costs two atomic operations
-/// per refusal when it does not log.
+/// Logs at most [`RefusalLog::PER_SECOND`] lines about refused CONNECTs per second at `warn`,
+/// counts the rest, and reports the count of the ones it left out once the second is over.
+/// Alerts (a pair starting a cool-down, a username collecting bad passwords) have a budget of
+/// their own, [`RefusalLog::ALERTS_PER_SECOND`], so that a flood of refusals cannot crowd out the
+/// one line that says what the flood is. Lock-free; costs two atomic operations per line when it
+/// does not log.
 pub struct RefusalLog {
     start: Instant,
+    refusals: Quota,
+    alerts: Quota,
+}
+
+/// One budget of lines per second.
+#[derive(Default)]
+struct Quota {
     second: AtomicU64,
     logged: AtomicU32,
     suppressed: AtomicU64,
+}
+
+impl Quota {
+    /// Takes one line of this second's budget of `per_second`; counts the line as left out when
+    /// it is spent. When a new second starts, reports what the last one left out (`what`).
+    fn take(&self, now: u64, per_second: u32, what: &str) -> bool {
+        let second = self.second.load(Relaxed);
+        if now != second
+            && self
+                .second
+                .compare_exchange(second, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            self.logged.store(0, Relaxed);
+            let left_out = self.suppressed.swap(0, Relaxed);
+            if left_out > 0 {
+                tracing::warn!(
+                    left_out,
+                    "more {what} than are logged ({per_second} a second); {left_out} not logged"
+                );
+            }
+        }
+        if self.logged.fetch_add(1, Relaxed) < per_second {
+            true
+        } else {
+            self.suppressed.fetch_add(1, Relaxed);
+            false
+        }
+    }
 }
 
 impl Default for RefusalLog {
     fn default() -> Self {
         RefusalLog {
             start: Instant::now(),
-            second: AtomicU64::new(0),
-            logged: AtomicU32::new(0),
-            suppressed: AtomicU64::new(0),
+            refusals: Quota::default(),
+            alerts: Quota::default(),
         }
     }
 }
@@ -43,10 +80,12 @@ pub(crate) fn clip(s: &str) -> &str {
 impl RefusalLog {
     /// Refusal lines per second at most.
     pub const PER_SECOND: u32 = 20;
+    /// Alert lines (cool-downs, username alerts) per second at most, apart from refusal lines.
+    pub const ALERTS_PER_SECOND: u32 = 20;
 
     /// Records one refusal; logs it unless this second's quota is spent.
     pub fn refused(&self, username: &str, client_id: &str, reason: Refusal) {
-        if self.take() {
+        if self.take_refusal() {
             tracing::warn!(
                 username = ?clip(username),
                 client_id = ?clip(client_id),
@@ -56,7 +95,7 @@ impl RefusalLog {
         }
     }
 
-    /// A (username, client id) pair starts a cool-down: logged within the same quota.
+    /// A (username, client id) pair starts a cool-down: logged within the alerts' budget.
     pub fn cooldown_started(
         &self,
         username: &str,
@@ -65,7 +104,7 @@ impl RefusalLog {
         window_secs: u64,
         cooldown_secs: u64,
     ) {
-        if self.take() {
+        if self.take_alert() {
             tracing::warn!(
                 username = ?clip(username),
                 client_id = ?clip(client_id),
@@ -77,10 +116,10 @@ impl RefusalLog {
         }
     }
 
-    /// A username collects many bad passwords from different client ids: logged within the same
-    /// quota. Nothing is refused for it.
+    /// A username collects many bad passwords from different client ids: logged within the
+    /// alerts' budget. Nothing is refused for it.
     pub fn username_alert(&self, username: &str, failures: u32, window_secs: u64) {
-        if self.take() {
+        if self.take_alert() {
             tracing::warn!(
                 username = ?clip(username),
                 failures,
@@ -92,37 +131,21 @@ impl RefusalLog {
         }
     }
 
-    /// Takes one line of this second's quota; counts the line as left out when it is spent.
-    fn take(&self) -> bool {
+    fn take_refusal(&self) -> bool {
         let now = self.start.elapsed().as_secs();
-        let second = self.second.load(Relaxed);
-        if now != second
-            && self
-                .second
-                .compare_exchange(second, now, Relaxed, Relaxed)
-                .is_ok()
-        {
-            self.logged.store(0, Relaxed);
-            let left_out = self.suppressed.swap(0, Relaxed);
-            if left_out > 0 {
-                tracing::warn!(
-                    left_out,
-                    "more CONNECTs were refused than are logged ({} a second); {left_out} not logged",
-                    Self::PER_SECOND
-                );
-            }
-        }
-        if self.logged.fetch_add(1, Relaxed) < Self::PER_SECOND {
-            true
-        } else {
-            self.suppressed.fetch_add(1, Relaxed);
-            false
-        }
+        self.refusals
+            .take(now, Self::PER_SECOND, "CONNECTs were refused")
+    }
+
+    fn take_alert(&self) -> bool {
+        let now = self.start.elapsed().as_secs();
+        self.alerts
+            .take(now, Self::ALERTS_PER_SECOND, "limiter alerts were raised")
     }
 
     /// Refusals counted but not logged in the current second.
     pub fn suppressed(&self) -> u64 {
-        self.suppressed.load(Relaxed)
+        self.refusals.suppressed.load(Relaxed)
     }
 }
 
@@ -150,5 +173,43 @@ mod tests {
         let c = clip(&long);
         assert!(c.len() <= 128 && c.chars().all(|ch| ch == 'é'));
         assert_eq!(clip("short"), "short");
+    }
+
+    /// Issue 12, item 10: a flood of refusals does not crowd the username alert out of the log.
+    #[test]
+    fn alerts_have_a_budget_of_their_own() {
+        use std::io::Write;
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let log = RefusalLog::default();
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..1000 {
+                log.refused("fleet", &format!("c{i}"), Refusal::BadPassword);
+            }
+            log.username_alert("fleet", 100, 60);
+            log.cooldown_started("fleet", "c7", 10, 60, 300);
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("bad passwords for this username"), "{text}");
+        assert!(text.contains("this client id is refused"), "{text}");
+        assert!(log.suppressed() > 0);
+        assert!(text.matches("CONNECT refused").count() <= 2 * RefusalLog::PER_SECOND as usize);
     }
 }

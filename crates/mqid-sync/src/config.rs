@@ -38,6 +38,17 @@ pub struct AuthConfig {
     /// `[auth.permissions] file = "rules.json"`) or the `[auth.permissions]` table.
     #[serde(default)]
     pub permissions: PermissionsConfig,
+    /// Whether a set with no identity may replace the index (see [`crate::guard`]).
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// The largest share of the identities in force, in percent, that one new set may remove;
+    /// 100 = any (see [`crate::guard`]).
+    #[serde(default = "default_max_removal_percent")]
+    pub max_removal_percent: u32,
+}
+
+fn default_max_removal_percent() -> u32 {
+    crate::guard::Guard::default().max_removal_percent
 }
 
 /// What a refused PUBLISH does to the session (read by the broker's edge).
@@ -250,9 +261,10 @@ pub struct OpenApiConfig {
     #[serde(default = "default_retry_budget")]
     pub max_retries_per_pass: u32,
     /// The index is *stale* when no pass has succeeded for this long (seconds; the snapshot's
-    /// own age counts at start-up); 0 = never.
-    #[serde(default = "default_max_staleness_secs")]
-    pub max_staleness_secs: u64,
+    /// own age counts at start-up); 0 = never. Unset: follows `refresh_secs`, see
+    /// [`OpenApiConfig::max_staleness`].
+    #[serde(default)]
+    pub max_staleness_secs: Option<u64>,
     /// What a stale index means for CONNECTs.
     #[serde(default)]
     pub on_stale: OnStale,
@@ -281,9 +293,11 @@ fn default_timeout_secs() -> u64 {
 fn default_retry_budget() -> u32 {
     20
 }
-fn default_max_staleness_secs() -> u64 {
-    3600
-}
+/// Unset `max_staleness_secs` is this many `refresh_secs`, ...
+pub const STALE_AFTER_PASSES: u64 = 3;
+/// ... and at least this many seconds (an hour: short refresh periods are not stale after a
+/// few minutes of API trouble).
+pub const MIN_DEFAULT_STALENESS_SECS: u64 = 3600;
 
 /// `[auth.follower]`: take the set from a leader mqid's `/snapshot` instead of the OpenAPI.
 #[derive(Clone, Debug, Deserialize)]
@@ -384,14 +398,19 @@ impl AuthConfig {
                 if let Some(s) = api.snapshot.as_mut() {
                     *s = base.join(&*s);
                 }
-                if api.max_staleness_secs != 0 && api.max_staleness_secs <= api.refresh_secs {
-                    return Err(bad(
-                        "openapi.max_staleness_secs",
-                        format!(
-                            "{} must be more than refresh_secs ({}), or 0 for no limit",
-                            api.max_staleness_secs, api.refresh_secs
-                        ),
-                    ));
+                // Only a value the operator set can contradict refresh_secs; the default
+                // follows it.
+                if let Some(max) = api.max_staleness_secs {
+                    if max != 0 && max <= api.refresh_secs {
+                        return Err(bad(
+                            "openapi.max_staleness_secs",
+                            format!(
+                                "{max} must be more than refresh_secs ({}), or 0 for no limit \
+                                 (unset, it is {} x refresh_secs and at least {} s)",
+                                api.refresh_secs, STALE_AFTER_PASSES, MIN_DEFAULT_STALENESS_SECS
+                            ),
+                        ));
+                    }
                 }
             }
             SourceKind::Follower => {
@@ -426,11 +445,37 @@ impl AuthConfig {
             }
         }
         self.limits.validate()?;
+        if self.max_removal_percent > 100 {
+            return Err(bad(
+                "max_removal_percent",
+                format!("{} is outside 0..=100", self.max_removal_percent),
+            ));
+        }
         Ok(())
+    }
+
+    /// The guard against losing identities that these settings describe.
+    pub fn guard(&self) -> crate::guard::Guard {
+        crate::guard::Guard {
+            allow_empty: self.allow_empty,
+            max_removal_percent: self.max_removal_percent,
+        }
     }
 }
 
 impl OpenApiConfig {
+    /// How long without a good pass makes the index stale: `max_staleness_secs` when set (`None`
+    /// for 0, never stale), else [`STALE_AFTER_PASSES`] × `refresh_secs` and at least
+    /// [`MIN_DEFAULT_STALENESS_SECS`].
+    pub fn max_staleness(&self) -> Option<Duration> {
+        let secs = self.max_staleness_secs.unwrap_or_else(|| {
+            self.refresh_secs
+                .saturating_mul(STALE_AFTER_PASSES)
+                .max(MIN_DEFAULT_STALENESS_SECS)
+        });
+        (secs > 0).then(|| Duration::from_secs(secs))
+    }
+
     /// The endpoint URL, defaulted from the region.
     pub fn endpoint_url(&self) -> String {
         match &self.endpoint {
@@ -489,9 +534,23 @@ mod tests {
         let c = parse(&format!("{{{OPENAPI}}}}}")).unwrap();
         let api = c.openapi.unwrap();
         assert_eq!(
-            (api.max_staleness_secs, api.on_stale),
-            (3600, OnStale::Serve)
+            (api.max_staleness(), api.on_stale),
+            (Some(Duration::from_secs(3600)), OnStale::Serve)
         );
+        // An hourly refresh, staleness unset: the default follows refresh_secs (issue 12, 2).
+        let c = parse(&format!(r#"{{{OPENAPI},"refresh_secs":3600}}}}"#)).unwrap();
+        assert_eq!(
+            c.openapi.unwrap().max_staleness(),
+            Some(Duration::from_secs(3 * 3600))
+        );
+        let c = parse(&format!(r#"{{{OPENAPI},"max_staleness_secs":0}}}}"#)).unwrap();
+        assert_eq!(c.openapi.unwrap().max_staleness(), None);
+        // only an explicit contradiction is an error
+        let e = parse(&format!(
+            r#"{{{OPENAPI},"refresh_secs":3600,"max_staleness_secs":3600}}}}"#
+        ))
+        .unwrap_err();
+        assert!(e.contains("max_staleness_secs: 3600 must be more"), "{e}");
         let c = parse(&format!(
             r#"{{{OPENAPI},"max_staleness_secs":0,"on_stale":"refuse"}}}}"#
         ))

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use mqid_core::SharedIndex;
+use mqid_core::{Index, SharedIndex};
 
+use crate::guard::{Guard, Refused};
 use crate::{apply, AuthConfig, Loaded, Origin};
 
 /// The files of the file source: the identities and, when configured, the topic rules.
@@ -53,58 +54,75 @@ impl Files {
     pub fn load(&self) -> Result<Loaded, FileError> {
         let mut loaded = load(&self.identities)?;
         if let Some(path) = &self.permissions {
-            let body = std::fs::read(path).map_err(|source| FileError::PermissionsIo {
+            let body = std::fs::read(path).map_err(|error| FileError::PermissionsIo {
                 path: path.to_owned(),
-                source,
+                error,
             })?;
-            let rules = mqid_core::parse_permission_list(&body).map_err(|source| {
+            let rules = mqid_core::parse_permission_list(&body).map_err(|error| {
                 FileError::PermissionsInvalid {
                     path: path.to_owned(),
-                    source,
+                    error,
                 }
             })?;
             loaded.permissions = Some(rules);
         }
         Ok(loaded)
     }
+
+    /// [`load`](Self::load), then checks the identities with `guard` against the index in force
+    /// `in_force` (at start-up, the empty index).
+    pub fn load_guarded(&self, guard: &Guard, in_force: &Index) -> Result<Loaded, FileError> {
+        let loaded = self.load()?;
+        guard
+            .check(in_force, &loaded.identities)
+            .map_err(|error| FileError::Refused {
+                path: self.identities.clone(),
+                error,
+            })?;
+        Ok(loaded)
+    }
 }
 
-/// An identities or permissions file that could not be used.
+/// An identities or permissions file that could not be used. The message already holds the
+/// cause, so the cause is not also chained as a `source` (which would print it twice under
+/// `{:#}`).
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("identities file {path}: {source}")]
+    #[error("identities file {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("identities file {path}: {source}")]
+    #[error("identities file {path}: {error}")]
     Invalid {
         path: PathBuf,
-        source: mqid_core::ListError,
+        error: mqid_core::ListError,
     },
-    #[error("permissions file {path}: {source}")]
+    #[error("permissions file {path}: {error}")]
     PermissionsIo {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("permissions file {path}: {source}")]
+    #[error("permissions file {path}: {error}")]
     PermissionsInvalid {
         path: PathBuf,
-        source: mqid_core::PermissionListError,
+        error: mqid_core::PermissionListError,
     },
+    /// Valid, but refused by the [`Guard`] (empty, or removes too much).
+    #[error("identities file {path}: {error}")]
+    Refused { path: PathBuf, error: Refused },
 }
 
 /// Reads and validates the identities file at `path` alone (no topic rules: see [`Files`]).
 pub fn load(path: &Path) -> Result<Loaded, FileError> {
-    let body = std::fs::read(path).map_err(|source| FileError::Io {
+    let body = std::fs::read(path).map_err(|error| FileError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    let identities =
-        mqid_core::parse_identity_list(&body).map_err(|source| FileError::Invalid {
-            path: path.to_owned(),
-            source,
-        })?;
+    let identities = mqid_core::parse_identity_list(&body).map_err(|error| FileError::Invalid {
+        path: path.to_owned(),
+        error,
+    })?;
     Ok(Loaded {
         identities,
         blacklist: Vec::new(),
@@ -135,9 +153,11 @@ fn stamp(path: &Path) -> Option<Stamp> {
     })
 }
 
-/// Watches the files and applies every valid new version of the set to `shared`. An invalid or
-/// unreadable version is logged once and changes nothing; the files are tried again when one
-/// changes next. Runs until the task is dropped.
+/// Watches the files and applies every valid new version of the set to `shared`. An invalid
+/// version is logged once and changes nothing; the files are tried again when one changes next.
+/// A file that cannot be read (permissions, a missing file, an I/O error) is logged once and read
+/// again at every poll until it can be, since making it readable (`chmod`, a new owner) changes
+/// none of what a poll compares. Runs until the task is dropped.
 ///
 /// Polls every `interval` rather than relying on inotify, so that editors' rename-over saves,
 /// network file systems and bind mounts all work the same. A poll compares each file's size,
@@ -150,6 +170,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 pub struct Watcher {
     files: Files,
     watched: Vec<Watched>,
+    guard: Guard,
 }
 
 /// One watched file: what it looked like when last seen.
@@ -196,7 +217,17 @@ impl Watcher {
             .chain(files.permissions.as_ref())
             .map(|p| Watched::new(p.clone()))
             .collect();
-        Watcher { files, watched }
+        Watcher {
+            files,
+            watched,
+            guard: Guard::default(),
+        }
+    }
+
+    /// Checks every new version with `guard` before it replaces the index.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// Polls until the task is dropped.
@@ -206,24 +237,48 @@ impl Watcher {
 }
 
 async fn watch(w: Watcher, shared: Arc<SharedIndex>, interval: Duration) {
-    let Watcher { files, mut watched } = w;
+    let Watcher {
+        files,
+        mut watched,
+        guard,
+    } = w;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The read error logged last, while the file cannot be read.
+    let mut unreadable: Option<String> = None;
     loop {
         ticker.tick().await;
         // Every file is polled, so that each remembers its current version.
         let changed = watched.iter_mut().fold(false, |any, w| w.changed() | any);
-        if !changed {
+        if !changed && unreadable.is_none() {
             continue;
         }
         let files = files.clone();
         let shared = shared.clone();
         // Reading, parsing and building an index is CPU work: keep it off the runtime's workers.
-        let outcome = tokio::task::spawn_blocking(move || files.load().map(|l| apply(&shared, l)))
-            .await
-            .expect("file reload task panicked");
-        if let Err(e) = outcome {
-            tracing::error!("reload refused, the index in force is unchanged: {e}");
+        let outcome = tokio::task::spawn_blocking(move || {
+            // the index in force is released before `apply`, which waits for its last reader
+            let loaded = files.load_guarded(&guard, &shared.load_full())?;
+            Ok::<_, FileError>(apply(&shared, loaded))
+        })
+        .await
+        .expect("file reload task panicked");
+        match outcome {
+            Ok(_) => unreadable = None,
+            Err(e @ (FileError::Io { .. } | FileError::PermissionsIo { .. })) => {
+                let e = e.to_string();
+                if unreadable.as_ref() != Some(&e) {
+                    tracing::error!(
+                        "reload refused, the index in force is unchanged (read again at every \
+                         poll until it can be read): {e}"
+                    );
+                }
+                unreadable = Some(e);
+            }
+            Err(e) => {
+                unreadable = None;
+                tracing::error!("reload refused, the index in force is unchanged: {e}");
+            }
         }
     }
 }
@@ -239,11 +294,15 @@ fn recent(stamp: &Option<Stamp>) -> bool {
 }
 
 fn content_hash(path: &Path) -> Option<u64> {
+    read_hash(path).ok()
+}
+
+fn read_hash(path: &Path) -> std::io::Result<u64> {
     use std::hash::{Hash, Hasher};
-    let body = std::fs::read(path).ok()?;
+    let body = std::fs::read(path)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut h);
-    Some(h.finish())
+    Ok(h.finish())
 }
 
 #[cfg(test)]
@@ -291,7 +350,11 @@ mod tests {
         let path = dir.path().join("ids.json");
         std::fs::write(&path, ONE).unwrap();
         let shared = Arc::new(SharedIndex::new(Index::empty()));
-        let watcher = Watcher::new(path.clone());
+        // each version replaces all of the last one: no share rule here (see the guard's tests)
+        let watcher = Watcher::new(path.clone()).with_guard(Guard {
+            allow_empty: false,
+            max_removal_percent: 100,
+        });
         apply(&shared, load(&path).unwrap());
         assert!(admits(&shared, "a", "pw-a"));
         let task = tokio::spawn(watcher.run(shared.clone(), Duration::from_millis(20)));
@@ -397,7 +460,11 @@ mod tests {
         std::fs::write(&files.identities, ONE).unwrap();
         std::fs::write(&perms, RULES_A).unwrap();
         let shared = Arc::new(SharedIndex::new(Index::empty()));
-        let watcher = Watcher::for_files(files.clone());
+        // each version replaces all of the last one: no share rule here (see the guard's tests)
+        let watcher = Watcher::for_files(files.clone()).with_guard(Guard {
+            allow_empty: false,
+            max_removal_percent: 100,
+        });
         apply(&shared, files.load().unwrap());
         assert_eq!(rules(&shared), Some(1));
         assert!(!may_publish(&shared, "b", "b/1"));

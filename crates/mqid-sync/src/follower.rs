@@ -3,7 +3,8 @@
 //! API what one costs.
 //!
 //! Same rules as the other sources: a set is taken whole or not at all (a truncated, corrupt or
-//! invalid body changes nothing), a failure never empties the index, and the follower keeps its
+//! invalid body changes nothing), a failure never empties the index, the [`Guard`] refuses an
+//! empty set or one that removes too many identities at once, and the follower keeps its
 //! own last-good copy (written atomically, mode 0600) to start from when the leader is away. A
 //! poll sends `If-None-Match`; an unchanged set costs a 304 and no parsing.
 
@@ -11,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqid_core::SharedIndex;
+use mqid_core::{Index, SharedIndex};
 
+use crate::guard::{Guard, Refused};
 use crate::snapshot::{self, write_private_atomically};
 use crate::{apply, FollowerConfig, Loaded, Origin};
 
@@ -29,6 +31,8 @@ pub enum FollowerError {
     },
     #[error("leader {url} sent a set that was not used: {problem}")]
     Corrupt { url: String, problem: String },
+    #[error("leader {url} sent a set that was not used: {refused}")]
+    Guarded { url: String, refused: Refused },
     #[error("cannot write the follower's snapshot {path}: {source}")]
     Write {
         path: PathBuf,
@@ -43,6 +47,7 @@ pub struct Follower {
     token: Option<String>,
     snapshot: PathBuf,
     etag: Option<String>,
+    guard: Guard,
     pub every: Duration,
 }
 
@@ -72,8 +77,15 @@ impl Follower {
             token,
             snapshot: config.snapshot.clone(),
             etag: None,
+            guard: Guard::default(),
             every: Duration::from_secs(config.interval_secs),
         })
+    }
+
+    /// Refuses sets as `guard` says (`[auth] allow_empty`, `max_removal_percent`).
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// The leader's snapshot URL.
@@ -87,8 +99,9 @@ impl Follower {
     }
 
     /// One poll: `Ok(None)` when the set is unchanged (304), `Ok(Some(set))` when the leader
-    /// sent a new complete set (already written to the follower's own copy).
-    pub async fn fetch(&mut self) -> Result<Option<Loaded>, FollowerError> {
+    /// sent a new complete set that the guard lets replace `in_force` (already written to the
+    /// follower's own copy).
+    pub async fn fetch(&mut self, in_force: &Index) -> Result<Option<Loaded>, FollowerError> {
         let mut req = self.client.get(&self.url);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -134,6 +147,12 @@ impl Follower {
             url: self.url.clone(),
             problem,
         })?;
+        self.guard
+            .check(in_force, &loaded.identities)
+            .map_err(|refused| FollowerError::Guarded {
+                url: self.url.clone(),
+                refused,
+            })?;
         write_private_atomically(&self.snapshot, &body).map_err(|source| FollowerError::Write {
             path: self.snapshot.clone(),
             source,
@@ -148,7 +167,10 @@ impl Follower {
         tokio::time::sleep(first_after).await;
         let mut failing = false;
         loop {
-            match self.fetch().await {
+            let in_force = shared.load_full();
+            let polled = self.fetch(&in_force).await;
+            drop(in_force);
+            match polled {
                 Ok(Some(loaded)) => {
                     let shared = shared.clone();
                     let _ = tokio::task::spawn_blocking(move || apply(&shared, loaded)).await;
@@ -217,13 +239,27 @@ mod tests {
             br#"{"format":1,"identities":[{"Username":"u","Secret":"s","IdentityType":"NOPE","SignMode":"ORIGIN"}],"blacklist":[]}"#,
         ] {
             let mut f = follower(leader("200 OK", body), dir.path());
-            let e = rt().block_on(f.fetch()).unwrap_err();
+            let e = rt().block_on(f.fetch(&Index::empty())).unwrap_err();
             assert!(matches!(e, FollowerError::Corrupt { .. }), "{e}");
             assert!(!dir.path().join("own.json").exists(), "nothing written");
             assert!(f.etag.is_none());
         }
+        let empty = br#"{"format":1,"identities":[],"blacklist":[]}"#;
+        let mut f = follower(leader("200 OK", empty), dir.path());
+        let e = rt()
+            .block_on(f.fetch(&Index::empty()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no identity") && e.contains("allow_empty"),
+            "{e}"
+        );
+        assert!(!dir.path().join("own.json").exists(), "nothing written");
         let mut f = follower(leader("503 Service Unavailable", b""), dir.path());
-        let e = rt().block_on(f.fetch()).unwrap_err().to_string();
+        let e = rt()
+            .block_on(f.fetch(&Index::empty()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("503") && e.contains("stale"), "{e}");
     }
 
@@ -232,7 +268,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let body = br#"{"format":1,"synced_at":1700000000,"identities":[{"Username":"u","Secret":"s","IdentityType":"USER","SignMode":"ORIGIN"}],"blacklist":["b"]}"#;
         let mut f = follower(leader("200 OK", body), dir.path());
-        let loaded = rt().block_on(f.fetch()).unwrap().unwrap();
+        let loaded = rt().block_on(f.fetch(&Index::empty())).unwrap().unwrap();
         assert_eq!((loaded.identities.len(), loaded.blacklist.len()), (1, 1));
         assert!(loaded.permissions.is_none());
         assert_eq!(f.etag.as_deref(), Some("\"e1\""));

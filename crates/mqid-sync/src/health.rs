@@ -66,8 +66,7 @@ impl SyncHealth {
     /// `gate` refuses CONNECTs; it is only ever closed with `on_stale = "refuse"`.
     pub fn new(config: &OpenApiConfig, api: Arc<ApiCounters>, gate: Arc<StaleGate>) -> Self {
         SyncHealth {
-            max_staleness: (config.max_staleness_secs > 0)
-                .then(|| Duration::from_secs(config.max_staleness_secs)),
+            max_staleness: config.max_staleness(),
             on_stale: config.on_stale,
             gate,
             api,
@@ -87,7 +86,8 @@ impl SyncHealth {
     }
 
     /// The index in force comes from a pass completed at `synced_at` (wall clock; a snapshot
-    /// loaded at start-up). A time in the future counts as now.
+    /// loaded at start-up). A time in the future counts as now (the snapshot reader refuses one
+    /// more than [`FUTURE_TOLERANCE`](crate::snapshot::FUTURE_TOLERANCE) ahead).
     pub fn loaded_from(&self, synced_at: SystemTime) {
         let age = SystemTime::now()
             .duration_since(synced_at)
@@ -355,7 +355,7 @@ mod tests {
             snapshot: None,
             request_timeout_secs: 1,
             max_retries_per_pass: 1,
-            max_staleness_secs: max,
+            max_staleness_secs: Some(max),
             on_stale,
             permissions: true,
         }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod file;
 pub mod follower;
+pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod refresh;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mqid_core::SharedIndex;
 use rand::Rng;
 
+use crate::guard::Guard;
 use crate::health::SyncHealth;
 use crate::openapi::{Client, PassError, PassStats};
 use crate::{apply, snapshot, Loaded};
@@ -25,6 +26,8 @@ pub struct Refresher {
     pub every: Duration,
     /// Told of every pass (the time of the last good one, errors by code, durations).
     pub health: Arc<SyncHealth>,
+    /// Checks a pass's set before it replaces the index (empty, too much removed).
+    pub guard: Guard,
 }
 
 /// Loads the snapshot at `path` if there is a usable one. A corrupt snapshot is reported and
@@ -71,6 +74,14 @@ impl Refresher {
                 return Err(e);
             }
         };
+        let checked = self
+            .guard
+            .check(&self.shared.load_full(), &loaded.identities);
+        if let Err(refused) = checked {
+            let e = PassError::Refused(refused);
+            self.health.pass_failed(&e, started.elapsed());
+            return Err(e);
+        }
         let shared = self.shared.clone();
         let snapshot = self.snapshot.clone();
         tokio::task::spawn_blocking(move || {

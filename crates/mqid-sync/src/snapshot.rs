@@ -12,6 +12,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mqid_core::{Identity, Index, Permission, RawIdentity, RawPermission};
@@ -20,6 +21,11 @@ use serde::{Deserialize, Serialize};
 use crate::{Loaded, Origin};
 
 const FORMAT: u32 = 1;
+
+/// How far in the future a snapshot's `synced_at` may be and still be believed (a clock stepped
+/// back a little since the snapshot was written). Beyond it the snapshot is suspect: taking it
+/// as fresh would hide how old its set really is, so it is refused as corrupt.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(60);
 
 #[derive(Serialize)]
 struct SnapshotOut<'a> {
@@ -52,10 +58,11 @@ struct SnapshotIn {
 /// A snapshot that could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("snapshot {path}: {source}")]
+    /// The cause is in the message and not chained as a `source` (no double print).
+    #[error("snapshot {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("snapshot {path} is corrupt and was not loaded: {problem}")]
     Corrupt { path: PathBuf, problem: String },
@@ -109,9 +116,9 @@ pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
         permissions: sorted_permissions(index),
     })
     .expect("identities serialise");
-    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+    write_private_atomically(path, &body).map_err(|error| SnapshotError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -126,9 +133,9 @@ pub fn write_identities_file(path: &Path, index: &Index) -> Result<(), SnapshotE
         serde_json::to_writer(&mut body, id).expect("identities serialise");
     }
     body.extend_from_slice(b"\n]\n");
-    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+    write_private_atomically(path, &body).map_err(|error| SnapshotError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -147,16 +154,28 @@ pub fn write_permissions_file(path: &Path, index: &Index) -> Result<Option<usize
         serde_json::to_writer(&mut body, rule).expect("rules serialise");
     }
     body.extend_from_slice(b"\n]\n");
-    write_private_atomically(path, &body).map_err(|source| SnapshotError::Io {
+    write_private_atomically(path, &body).map_err(|error| SnapshotError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     Ok(Some(rules.len()))
 }
 
+/// Held while a file is written by [`write_private_atomically`].
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Waits until no snapshot or identities file is being written, and keeps any new write from
+/// starting while the returned guard lives: a process about to exit holds it, so that no write is
+/// cut short (and no temporary file is left behind).
+pub fn hold_writes() -> MutexGuard<'static, ()> {
+    WRITING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Writes `body` to `path` through a temporary file in the same folder: created 0600, fsynced,
-/// renamed over `path`, and the folder fsynced. A crash leaves the old file or the new one.
+/// renamed over `path`, and the folder fsynced. A crash leaves the old file or the new one; a
+/// clean exit waits for the write to end (see [`hold_writes`]).
 pub fn write_private_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let _writing = hold_writes();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
@@ -193,10 +212,10 @@ pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
     let body = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(error) => {
             return Err(SnapshotError::Io {
                 path: path.to_owned(),
-                source,
+                error,
             })
         }
     };
@@ -246,6 +265,32 @@ pub fn parse(body: &[u8], origin: Origin, mtime: Option<SystemTime>) -> Result<L
             Some(rules)
         }
     };
+    let synced_at = match snap.synced_at {
+        Some(secs) => Some(
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .ok_or_else(|| corrupt(format!("synced_at {secs} is not a time")))?,
+        ),
+        None => mtime,
+    };
+    if let Some(at) = synced_at {
+        let now = SystemTime::now();
+        if at
+            .duration_since(now)
+            .is_ok_and(|ahead| ahead > FUTURE_TOLERANCE)
+        {
+            let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            return Err(corrupt(format!(
+                "its time of sync ({}, {secs}) is in the future: a wrong clock, or a bad \
+                 file; its age cannot be known",
+                if snap.synced_at.is_some() {
+                    "synced_at"
+                } else {
+                    "the file's modification time"
+                }
+            )));
+        }
+    }
     Ok(Loaded {
         identities,
         blacklist: snap.blacklist,
@@ -253,10 +298,7 @@ pub fn parse(body: &[u8], origin: Origin, mtime: Option<SystemTime>) -> Result<L
         skipped: Vec::new(),
         skipped_permissions: Vec::new(),
         origin,
-        synced_at: match snap.synced_at {
-            Some(secs) => Some(UNIX_EPOCH + Duration::from_secs(secs)),
-            None => mtime,
-        },
+        synced_at,
     })
 }
 
@@ -277,6 +319,8 @@ mod tests {
     fn round_trip_is_private_and_complete() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/snap.json");
+        // synced_at is whole seconds: take the lower bound before writing
+        let before = SystemTime::now() - Duration::from_secs(1);
         write(&path, &index()).unwrap();
         #[cfg(unix)]
         {
@@ -284,7 +328,6 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
-        let before = SystemTime::now() - Duration::from_secs(1);
         let loaded = read(&path).unwrap().unwrap();
         assert_eq!(loaded.identities.len(), 2);
         let synced_at = loaded.synced_at.unwrap();
@@ -445,5 +488,49 @@ mod tests {
                 "PermitAction":"PUB_SUB","Effect":"ALLOW"})
         );
         assert_eq!(mqid_core::parse_permission_list(&body).unwrap().len(), 2);
+    }
+
+    /// Issue 12, item 8: no `synced_at` makes reading panic; one beyond what a `SystemTime`
+    /// holds, or in the future, is refused as corrupt.
+    #[test]
+    fn synced_at_out_of_range_or_in_the_future_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.json");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        for (synced_at, problem) in [
+            (u64::MAX.to_string(), "synced_at"),
+            ((i64::MAX as u64 + 1).to_string(), "synced_at"),
+            ((now + 86_400).to_string(), "in the future"),
+            ((now + 3600 * 24 * 365 * 100).to_string(), "in the future"),
+        ] {
+            fs::write(
+                &path,
+                format!(r#"{{"format":1,"synced_at":{synced_at},"identities":[],"blacklist":[]}}"#),
+            )
+            .unwrap();
+            let err = read(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("corrupt") && err.contains(problem),
+                "{synced_at}: {err}"
+            );
+        }
+        // a little ahead (a clock stepped back) is believed; not a number is corrupt
+        for (synced_at, ok) in [
+            ((now + 5).to_string(), true),
+            ("0".to_string(), true),
+            ("-1".to_string(), false),
+            ("1e30".to_string(), false),
+            ("18446744073709551616".to_string(), false),
+        ] {
+            fs::write(
+                &path,
+                format!(r#"{{"format":1,"synced_at":{synced_at},"identities":[],"blacklist":[]}}"#),
+            )
+            .unwrap();
+            assert_eq!(read(&path).is_ok(), ok, "{synced_at}");
+        }
     }
 }

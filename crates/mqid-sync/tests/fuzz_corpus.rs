@@ -40,3 +40,8 @@ fn auth_config_corpus() {
 fn snapshot_corpus() {
     replay("snapshot", harness::snapshot);
 }
+
+#[test]
+fn snapshot_values_corpus() {
+    replay("snapshot_values", harness::snapshot_values);
+}

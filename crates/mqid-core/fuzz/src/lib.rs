@@ -192,9 +192,13 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// The decision by the rules of the README, from the plain table: blacklist, then the CLIENT
-/// identity of (username, client id), then the USER identity of the username.
+/// The decision by the rules of the README, from the plain table: a client id over 64
+/// characters, the blacklist, then the CLIENT identity of (username, client id), then the USER
+/// identity of the username.
 fn model<'a>(f: &'a Fixture, username: &str, client_id: &str) -> Result<&'a Identity, Refusal> {
+    if client_id.chars().count() > 64 {
+        return Err(Refusal::ClientIdTooLong);
+    }
     if f.blacklist.contains(&client_id) {
         return Err(Refusal::Blacklisted);
     }

@@ -211,6 +211,13 @@ pub fn snapshot(data: &[u8]) {
     let _ = std::fs::remove_file(&path);
     match outcome {
         Ok(Some(loaded)) => {
+            if let Some(at) = loaded.synced_at {
+                let latest = std::time::SystemTime::now() + snapshot::FUTURE_TOLERANCE;
+                assert!(
+                    at <= latest,
+                    "a snapshot synced in the future was taken as fresh"
+                );
+            }
             loaded.identities.iter().for_each(valid_identity);
             let n = loaded.identities.len();
             let (index, report) = Index::build(loaded.identities, loaded.blacklist);
@@ -225,6 +232,69 @@ pub fn snapshot(data: &[u8]) {
         }
         Ok(None) => panic!("an existing snapshot was read as missing"),
         Err(e) => assert_no_secret_quoted(data, &e.to_string()),
+    }
+}
+
+/// Target `snapshot_values`: well-formed snapshots whose values come from the fuzzer's bytes, so
+/// that the whole range of each value is tried (random bytes seldom spell a large number): 8
+/// bytes of `synced_at` (little-endian `u64`; the first byte's low bits also pick near-now,
+/// near-future and far values), 4 of `format`, the rest the blacklist's one client id. Checked as
+/// [`snapshot`] checks, and a `synced_at` past [`snapshot::FUTURE_TOLERANCE`] must be refused.
+pub fn snapshot_values(data: &[u8]) {
+    let mut word = [0u8; 8];
+    let n = data.len().min(8);
+    word[..n].copy_from_slice(&data[..n]);
+    let raw = u64::from_le_bytes(word);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Spread the values over the ranges that matter, not only the uniform u64 range.
+    let synced_at = match raw & 3 {
+        0 => raw,
+        1 => now.wrapping_add(raw >> 2 & 0xffff).wrapping_sub(0x8000),
+        2 => now.wrapping_add(raw >> 2),
+        _ => raw >> 2 & 0xffff_ffff,
+    };
+    let mut f = [0u8; 4];
+    let rest = data.get(8..).unwrap_or_default();
+    let m = rest.len().min(4);
+    f[..m].copy_from_slice(&rest[..m]);
+    let format = if m < 4 { 1 } else { u32::from_le_bytes(f) };
+    let client_id = String::from_utf8_lossy(rest.get(4..).unwrap_or_default());
+    let json = serde_json::json!({
+        "format": format,
+        "synced_at": synced_at,
+        "identities": [{"Username": "u", "Secret": "FuzzSnapshotSecret0123456789",
+                        "IdentityType": "USER", "SignMode": "ORIGIN"}],
+        "blacklist": [client_id],
+    });
+    let body = serde_json::to_vec(&json).unwrap();
+    snapshot(&body);
+    let path = scratch_file();
+    std::fs::write(&path, &body).expect("write the scratch snapshot");
+    let outcome = snapshot::read(&path);
+    let _ = std::fs::remove_file(&path);
+    let future = synced_at > now + snapshot::FUTURE_TOLERANCE.as_secs() + 1;
+    match outcome {
+        Ok(Some(loaded)) => {
+            assert!(!future, "synced_at {synced_at} (now {now}) was accepted");
+            assert_eq!(format, 1, "format {format} was accepted");
+            let at = loaded.synced_at.expect("synced_at is set");
+            let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            assert_eq!(secs, synced_at, "synced_at read back wrong");
+        }
+        Ok(None) => panic!("an existing snapshot was read as missing"),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                !e.contains("FuzzSnapshotSecret"),
+                "the secret is in the error: {e}"
+            );
+            // a snapshot in range and in format is not refused
+            let in_range = synced_at.saturating_add(snapshot::FUTURE_TOLERANCE.as_secs()) < now;
+            assert!(!(in_range && format == 1), "refused: {e}");
+        }
     }
 }
 

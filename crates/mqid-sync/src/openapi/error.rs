@@ -73,6 +73,10 @@ pub enum PassError {
         page: u32,
         detail: String,
     },
+    /// The pass completed but its set was refused by the [`Guard`](crate::guard::Guard): it is
+    /// empty, or would remove too much of the index in force. An operator must allow it.
+    #[error("the pass completed but its identities were not applied: {0}")]
+    Refused(crate::guard::Refused),
 }
 
 impl PassError {
@@ -80,12 +84,15 @@ impl PassError {
     /// clock) before a later pass can succeed. False for failures a later pass may not meet
     /// (throttling, outages, a bad page).
     pub fn needs_operator(&self) -> bool {
-        matches!(self, PassError::Rejected { .. } | PassError::Request { .. })
+        matches!(
+            self,
+            PassError::Rejected { .. } | PassError::Request { .. } | PassError::Refused(_)
+        )
     }
 
     /// A short label for metrics: the service's error `Code` when it refused the request
     /// (`SignatureDoesNotMatch`, `InstanceNotFound`, …, or `http_<status>` without one), else
-    /// `retries_exhausted`, `bad_page` or `request`.
+    /// `retries_exhausted`, `bad_page`, `request` or `set_refused`.
     pub fn code(&self) -> String {
         match self {
             PassError::Rejected {
@@ -95,6 +102,7 @@ impl PassError {
             PassError::RetriesExhausted { .. } => "retries_exhausted".into(),
             PassError::BadPage { .. } => "bad_page".into(),
             PassError::Request { .. } => "request".into(),
+            PassError::Refused(_) => "set_refused".into(),
         }
     }
 
@@ -105,6 +113,7 @@ impl PassError {
             | PassError::RetriesExhausted { action, .. }
             | PassError::BadPage { action, .. }
             | PassError::Request { action, .. } => action,
+            PassError::Refused(_) => super::ACTION_IDENTITY,
         }
     }
 }

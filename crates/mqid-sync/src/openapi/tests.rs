@@ -150,7 +150,7 @@ fn config(addr: SocketAddr, signature: SignatureVersion) -> OpenApiConfig {
         snapshot: None,
         request_timeout_secs: 5,
         max_retries_per_pass: 3,
-        max_staleness_secs: 0,
+        max_staleness_secs: Some(0),
         on_stale: crate::OnStale::Serve,
         permissions: true,
     }
