@@ -15,6 +15,26 @@ pub struct MqidConfig {
     pub auth: AuthConfig,
     /// `[http]`: mqid's decisions over HTTP for clustered brokers (README "Clustered brokers").
     pub http: Option<mqid_http::HttpConfig>,
+    /// mqid's listeners beyond rumqttd's keys (`[edge]`, optional).
+    #[serde(default)]
+    pub edge: EdgeConfig,
+}
+
+/// `[edge]`: what mqid's listeners do beyond rumqttd's own listener keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Sessions disconnected per second at most after the index revokes them (identity removed,
+    /// re-keyed or blacklisted), so that a re-keyed fleet does not reconnect all at once.
+    pub revoke_per_sec: u32,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        EdgeConfig {
+            revoke_per_sec: 100,
+        }
+    }
 }
 
 /// Reads, checks and resolves `path`. `[auth]` is strict: an unknown key there is an error that
@@ -62,6 +82,12 @@ pub fn load(path: &Path) -> Result<MqidConfig> {
         .auth
         .validate(&base)
         .with_context(|| format!("config {}", path.display()))?;
+    if config.edge.revoke_per_sec == 0 {
+        bail!(
+            "config {}: [edge] revoke_per_sec must be at least 1",
+            path.display()
+        );
+    }
     match (&mut config.broker, &mut config.http) {
         (None, None) => bail!(
             "config {}: nothing to serve: add [broker] (mqid's own MQTT broker), [http] (decisions \

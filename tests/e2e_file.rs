@@ -92,8 +92,9 @@ fn admitted_clients_publish_and_receive() {
 }
 
 /// A client that sends CONNECT and PUBLISH without waiting for CONNACK: with a good password
-/// the message reaches a subscriber (so the raw packets are valid), with a bad one no CONNACK is
-/// sent, the socket is closed and nothing reaches the router.
+/// the message reaches a subscriber (so the raw packets are valid), with a bad one the answer is
+/// a CONNACK with code 4 (bad user name or password), the socket is closed and nothing reaches
+/// the router.
 #[test]
 fn refused_connect_never_reaches_the_router() {
     let broker = Broker::with_file(&identities());
@@ -126,9 +127,11 @@ fn refused_connect_never_reaches_the_router() {
         let (answer, closed) = tokio::task::spawn_blocking(move || raw_exchange(port, &bad))
             .await
             .unwrap();
-        assert!(
-            answer.is_empty(),
-            "rumqttd sends no CONNACK on refusal: {answer:?}"
+        // MQTT 3.1.1 §3.2: CONNACK, remaining length 2, no session, return code 4.
+        assert_eq!(
+            answer,
+            [0x20, 0x02, 0x00, 0x04],
+            "a refusal is answered with CONNACK 4"
         );
         assert!(closed, "the refused connection must be closed");
 

@@ -228,7 +228,17 @@ fn thousands_of_connects_while_the_index_is_replaced_many_times_a_second() {
 
     // Warm-up: connections, buffers and allocator arenas reach their working size.
     let (_, wrong) = run_mix(&b, 0, WARM_UP_PER_WORKER);
-    assert!(wrong.is_empty(), "during warm-up:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "during warm-up:\n{}\nLOG:{}",
+        wrong.join("\n"),
+        b.log()
+            .lines()
+            .filter(|l| !l.contains("index in force"))
+            .take(60)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     std::thread::sleep(Duration::from_millis(500));
     let rss_before = rss_kib(pid);
     let applied_before = b.log().matches("index in force").count();

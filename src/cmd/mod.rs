@@ -2,7 +2,6 @@
 
 #[cfg(feature = "dev-tools")]
 pub mod bench;
-pub mod bind_check;
 pub mod check;
 #[cfg(feature = "dev-tools")]
 pub mod emulator;

@@ -1,4 +1,5 @@
-//! `mqid serve`: rumqttd with mqid's CONNECT check on every listener, and the index kept current.
+//! `mqid serve`: rumqttd's router behind mqid's own listeners (the edge), and the index kept
+//! current.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,18 +8,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mqid_core::{Index, SharedIndex, StaleGate};
-use mqid_rumqttd::{install, listeners, Authenticator};
+use mqid_rumqttd::edge::{DenyAction, Edge, EdgeCounts, EdgeOptions};
+use mqid_rumqttd::Authenticator;
 use mqid_sync::health::{publish_index_metrics, SyncHealth};
-use mqid_sync::refresh::{load_snapshot, Refresher};
+use mqid_sync::refresh::{load_snapshot_for, Refresher};
 use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     super::shutdown::install()?;
-    let Some(mut broker_config) = config.broker else {
+    let Some(broker_config) = config.broker else {
         let http = config.http.expect("validated: [broker] or [http]");
         return super::http::run_alone(config.auth, http);
     };
+    // What the edge cannot honour is refused before anything is loaded or bound.
+    mqid_rumqttd::edge::check(&broker_config).context("the broker was not started")?;
     let shared = Arc::new(SharedIndex::new(Index::empty()));
     let gate = Arc::new(StaleGate::new());
 
@@ -35,26 +39,45 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
             .set_ready();
     }
 
-    super::bind_check::check(&broker_config).context("the broker was not started")?;
     let mut authenticator = Authenticator::new(shared.clone()).with_stale_gate(gate);
     if let Some(limits) = config.auth.limits.limits() {
         authenticator = authenticator.with_limiter(limits);
     }
     let authenticator = Arc::new(authenticator);
-    let n =
-        install(&mut broker_config, authenticator.clone()).context("the broker was not started")?;
 
-    // The refresher runs on its own thread and runtime, away from rumqttd's listener threads.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mqid-edge")
+        .build()
+        .context("cannot start the edge's runtime")?;
+    // Every listener is bound (and [prometheus] installed) before anything else starts.
+    let edge = rt
+        .block_on(Edge::start(
+            &broker_config,
+            authenticator.clone(),
+            EdgeOptions {
+                no_match: config.auth.permissions.no_match,
+                deny_action: match config.auth.permissions.deny_action {
+                    mqid_sync::DenyAction::Ignore => DenyAction::Drop,
+                    mqid_sync::DenyAction::Disconnect => DenyAction::Disconnect,
+                },
+                revoke_per_sec: config.edge.revoke_per_sec,
+            },
+        ))
+        .context("the broker was not started")?;
+
+    // The refresher runs on its own thread and runtime, away from the edge's.
     std::thread::Builder::new()
         .name("mqid-sync".into())
         .spawn(source.refresher)
         .context("cannot start the refresher thread")?;
     // Staleness and metrics: once a second, on a thread of their own, so that neither a long
-    // pass nor a listener can hold them up.
+    // pass nor a connection can hold them up.
     let watcher = Watcher {
         health: source.health.clone(),
         shared: shared.clone(),
         authenticator,
+        edge: edge.counts().clone(),
         publish: broker_config.prometheus.is_some(),
     };
     std::thread::Builder::new()
@@ -62,9 +85,10 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         .spawn(move || watcher.run())
         .context("cannot start the watcher thread")?;
 
-    for (key, name, addr) in listeners(&broker_config) {
-        tracing::info!(listener = %key, %name, %addr, "mqid check installed");
+    for (key, name, addr) in edge.listeners() {
+        tracing::info!(listener = %key, %name, %addr, "listening");
     }
+    let n = edge.listeners().len();
     let stats = shared.load().stats();
     let age = source.health.as_ref().and_then(|h| h.age(Instant::now()));
     let synced = match age {
@@ -80,9 +104,11 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         "mqid ready: index loaded from {}{synced} ({stats}); serving CONNECTs on {n} listeners",
         source.origin
     );
-    let mut broker = rumqttd::Broker::new(broker_config);
-    broker.start().context("rumqttd stopped")?;
-    Ok(ExitCode::SUCCESS)
+    // Serves until SIGTERM or SIGINT, which `shutdown` turns into a clean exit; this thread only
+    // keeps the edge's runtime alive.
+    loop {
+        std::thread::park();
+    }
 }
 
 type Background = Box<dyn FnOnce() + Send>;
@@ -102,6 +128,7 @@ struct Watcher {
     health: Option<Arc<SyncHealth>>,
     shared: Arc<SharedIndex>,
     authenticator: Arc<Authenticator>,
+    edge: Arc<EdgeCounts>,
     /// Whether rumqttd exports metrics (`[broker.prometheus]`).
     publish: bool,
 }
@@ -115,6 +142,7 @@ impl Watcher {
             }
             if self.publish {
                 self.authenticator.publish_metrics();
+                self.edge.publish();
                 publish_index_metrics(&self.shared);
                 if let Some(h) = &self.health {
                     h.publish_metrics();
@@ -170,17 +198,13 @@ pub(super) fn start_source(
                 health: health.clone(),
                 guard: auth.guard(),
             };
-            let from_snapshot = api
-                .snapshot
-                .as_deref()
-                .and_then(load_snapshot)
-                .filter(|loaded| {
-                    let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
-                    if let Err(e) = &refused {
-                        tracing::error!("{}: {e}; starting without it", loaded.origin);
-                    }
-                    refused.is_ok()
-                });
+            let from_snapshot = load_snapshot_for(api).filter(|loaded| {
+                let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+                if let Err(e) = &refused {
+                    tracing::error!("{}: {e}; starting without it", loaded.origin);
+                }
+                refused.is_ok()
+            });
             let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
                     // Serve from the snapshot at once; the first pass brings it up to date. Its

@@ -1,6 +1,6 @@
 """One CONNECT with Eclipse Paho (paho-mqtt 2.x), for mqid's end-to-end tests.
 
-usage: paho_connect.py PORT {3|5} CLIENT_ID USERNAME PASSWORD
+usage: paho_connect.py PORT {3|5} CLIENT_ID USERNAME PASSWORD [tcp|websockets|tls:CAFILE]
 Prints "admitted" (exit 0) when a successful CONNACK arrives, "refused: ..." (exit 1) otherwise.
 The password is taken as given; the SIGNED passwords come from the caller.
 """
@@ -12,8 +12,16 @@ import paho.mqtt.client as mqtt
 
 def main() -> int:
     port, version, client_id, username, password = sys.argv[1:6]
+    transport = sys.argv[6] if len(sys.argv) > 6 else "tcp"
     protocol = mqtt.MQTTv5 if version == "5" else mqtt.MQTTv311
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=protocol,
+        transport="websockets" if transport == "websockets" else "tcp",
+    )
+    if transport.startswith("tls:"):
+        client.tls_set(ca_certs=transport[4:])
     client.username_pw_set(username, password)
     done = threading.Event()
     result = {}

@@ -6,7 +6,10 @@
 //! event loop takes messages; the rate is what the subscriber receives over the measured window
 //! (after a warm-up). Runs alternate between the configurations so that load from elsewhere on
 //! the machine falls on all; the figure is the ratio of medians, default / off: 1.0 means
-//! logging costs nothing on the message path. A third configuration sets the default's level by
+//! logging costs nothing on the message path. Beside the rate, the broker process's CPU time per
+//! message delivered (user + system, from `/proc/<pid>/stat`) is compared the same way: on a
+//! machine shared with other work the rate moves with the neighbours' load, the CPU spent per
+//! message much less. A third configuration sets the default's level by
 //! hand (`RUST_LOG=info,rumqttd=warn`), which mqid follows as written, rumqttd's router spans
 //! included: what the default cost before they were turned off.
 
@@ -79,6 +82,14 @@ pub struct LoggingReport {
     pub ratio: f64,
     /// by hand / off.
     pub by_hand_ratio: f64,
+    /// Broker CPU microseconds per message delivered, each run, by configuration (empty where
+    /// `/proc` is not available).
+    pub default_cpu_us: Vec<f64>,
+    pub off_cpu_us: Vec<f64>,
+    pub by_hand_cpu_us: Vec<f64>,
+    /// Medians' ratios of CPU per message: default / off and by hand / off.
+    pub cpu_ratio: f64,
+    pub by_hand_cpu_ratio: f64,
 }
 
 impl std::fmt::Display for LoggingReport {
@@ -114,7 +125,20 @@ impl std::fmt::Display for LoggingReport {
             runs(&self.by_hand_runs)
         )?;
         writeln!(f, "  default / off     {:>10.2}x", self.ratio)?;
-        writeln!(f, "  by hand / off     {:>10.2}x", self.by_hand_ratio)
+        writeln!(f, "  by hand / off     {:>10.2}x", self.by_hand_ratio)?;
+        writeln!(
+            f,
+            "  broker CPU per message: default {:.2} us, off {:.2} us, by hand {:.2} us",
+            median(&self.default_cpu_us),
+            median(&self.off_cpu_us),
+            median(&self.by_hand_cpu_us)
+        )?;
+        writeln!(f, "  CPU/msg default / off {:>6.2}x", self.cpu_ratio)?;
+        writeln!(
+            f,
+            "  CPU/msg by hand / off {:>6.2}x",
+            self.by_hand_cpu_ratio
+        )
     }
 }
 
@@ -195,8 +219,21 @@ file = "identities.json"
     Ok(served)
 }
 
-/// Messages per second the subscriber receives over `measure`.
-async fn one_run(port: u16, opts: &LoggingOpts) -> Result<f64, String> {
+/// CPU time (user + system) the process `pid` has used, from `/proc`; `None` elsewhere.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // fields after the command name (which may hold spaces) in parentheses
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on Linux
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Messages per second the subscriber receives over `measure`, and the broker's CPU
+/// microseconds per message received (when `/proc` tells).
+async fn one_run(port: u16, pid: u32, opts: &LoggingOpts) -> Result<(f64, Option<f64>), String> {
     const TOPIC: &str = "bench/logging";
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -262,21 +299,32 @@ async fn one_run(port: u16, opts: &LoggingOpts) -> Result<f64, String> {
     };
 
     tokio::time::sleep(opts.warm_up).await;
-    let start = (received.load(Relaxed), Instant::now());
+    let start = (received.load(Relaxed), Instant::now(), cpu_time(pid));
     tokio::time::sleep(opts.measure).await;
-    let end = (received.load(Relaxed), Instant::now());
+    let end = (received.load(Relaxed), Instant::now(), cpu_time(pid));
     stop.store(true, Relaxed);
-    sender.abort();
-    pub_loop.abort();
-    sub_task.abort();
-    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_millis(10), sub_task).await {
-        return Err(e);
+    // A client that lost its connection during the run makes the run meaningless: say so.
+    for (task, who) in [(sub_task, "subscriber"), (pub_loop, "publisher")] {
+        if task.is_finished() {
+            if let Ok(Err(e)) = task.await {
+                sender.abort();
+                return Err(format!("{who} lost its connection during the run: {e}"));
+            }
+        } else {
+            task.abort();
+        }
     }
-    let rate = (end.0 - start.0) as f64 / (end.1 - start.1).as_secs_f64();
+    sender.abort();
+    let messages = end.0 - start.0;
+    let rate = messages as f64 / (end.1 - start.1).as_secs_f64();
     if rate == 0.0 {
         return Err("the subscriber received nothing".into());
     }
-    Ok(rate)
+    let cpu_per_msg = match (start.2, end.2) {
+        (Some(a), Some(b)) => Some((b - a).as_secs_f64() * 1e6 / messages as f64),
+        _ => None,
+    };
+    Ok((rate, cpu_per_msg))
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -300,30 +348,37 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (mut default_runs, mut off_runs, mut by_hand_runs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut rates, mut cpus) = ([vec![], vec![], vec![]], [vec![], vec![], vec![]]);
     for round in 0..opts.rounds.max(1) {
         // rotate which goes first
         let mut order = [Logging::Default, Logging::Off, Logging::ByHand];
         order.rotate_left(round % 3);
         for logging in order {
             let served = serve(mqid, logging)?;
-            let rate = rt.block_on(one_run(served.port, opts))?;
+            let pid = served.child.id();
+            let (rate, cpu) = rt.block_on(one_run(served.port, pid, opts))?;
             drop(served);
             progress(&format!(
-                "round {}: {logging:?} logging: {rate:.0} msg/s",
-                round + 1
+                "round {}: {logging:?} logging: {rate:.0} msg/s{}",
+                round + 1,
+                cpu.map(|c| format!(", broker CPU {c:.2} us/msg"))
+                    .unwrap_or_default()
             ));
-            match logging {
-                Logging::Default => default_runs.push(rate),
-                Logging::Off => off_runs.push(rate),
-                Logging::ByHand => by_hand_runs.push(rate),
-            }
+            rates[logging as usize].push(rate);
+            cpus[logging as usize].extend(cpu);
         }
     }
+    let [default_runs, off_runs, by_hand_runs] = rates;
+    let [default_cpu_us, off_cpu_us, by_hand_cpu_us] = cpus;
     let (d, o, h) = (
         median(&default_runs),
         median(&off_runs),
         median(&by_hand_runs),
+    );
+    let (dc, oc, hc) = (
+        median(&default_cpu_us),
+        median(&off_cpu_us),
+        median(&by_hand_cpu_us),
     );
     Ok(LoggingReport {
         machine: crate::machine(),
@@ -337,5 +392,10 @@ pub fn run(
         by_hand_median: h,
         ratio: ratio(d, o),
         by_hand_ratio: ratio(h, o),
+        cpu_ratio: ratio(dc, oc),
+        by_hand_cpu_ratio: ratio(hc, oc),
+        default_cpu_us,
+        off_cpu_us,
+        by_hand_cpu_us,
     })
 }

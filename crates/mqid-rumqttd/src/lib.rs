@@ -1,8 +1,11 @@
-//! Installs mqid's CONNECT decision on every listener of a rumqttd broker.
+//! mqid's MQTT edge on rumqttd's router, and the CONNECT decision it runs.
 //!
-//! rumqttd calls an auth handler per listener with `(client_id, username, password)` and takes
-//! a `bool`. [`install`] sets one [`Authenticator`] on every `v4.*`, `v5.*` and `ws.*` listener.
-//! The handler decides inline: a decision is a lock-free index load, one or two hash lookups and
+//! [`edge`] is what `mqid serve` runs: mqid's own listeners on rumqttd's router (CONNACK codes on
+//! refusal, topic permissions, revocation, wills). [`Authenticator`] is the decision it asks per
+//! CONNECT. [`install`] puts the same decision on rumqttd's stock listeners through their bool
+//! hook; only `mqid bench` uses it now, as the baseline the edge is compared with.
+//!
+//! The decision is made inline: a decision is a lock-free index load, one or two hash lookups and
 //! at most one HMAC-SHA1 over the client id, well under the cost of the CONNECT's own syscalls,
 //! so it never needs a thread hop and never blocks the listener's single-threaded runtime.
 //!
@@ -25,8 +28,10 @@
 #![forbid(unsafe_code)]
 
 mod counts;
+pub mod edge;
 mod refusal_log;
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +48,18 @@ pub struct Authenticator {
     limiter: Option<Limiter>,
     stale: Option<Arc<StaleGate>>,
     counts: ConnectCounts,
+    /// Keyed per process: a secret's fingerprint is comparable only within it.
+    secret_hasher: std::hash::RandomState,
+}
+
+/// What admitted a session: the identity's type, sign mode and a keyed hash of its secret.
+/// Comparing it with the same identity's fingerprint in a later index says whether the
+/// session's credentials still stand (revocation). Holds nothing secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admission {
+    pub identity_type: mqid_core::IdentityType,
+    pub sign_mode: mqid_core::SignMode,
+    secret: u64,
 }
 
 impl Authenticator {
@@ -56,6 +73,7 @@ impl Authenticator {
             limiter: None,
             stale: None,
             counts: ConnectCounts::default(),
+            secret_hasher: std::hash::RandomState::new(),
         }
     }
 
@@ -95,20 +113,48 @@ impl Authenticator {
     /// Decides one CONNECT, counts it and logs a refusal (rate-limited). Never logs the
     /// password.
     pub fn authenticate(&self, client_id: &str, username: &str, password: &str) -> bool {
+        self.decide(client_id, username, password, None).is_ok()
+    }
+
+    /// [`authenticate`](Self::authenticate) for a front end that knows the peer (logged with a
+    /// refusal) and wants to know what admitted the session (for revocation) or why not.
+    pub fn decide(
+        &self,
+        client_id: &str,
+        username: &str,
+        password: &str,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Result<Admission, Refusal> {
         match self.check(client_id, username, password) {
-            Ok(()) => {
+            Ok(admission) => {
                 self.counts.count_admitted();
-                true
+                Ok(admission)
             }
             Err(reason) => {
                 self.counts.count_refused(reason);
-                self.refusals.refused(username, client_id, reason);
-                false
+                self.refusals
+                    .refused(username, client_id, reason.as_str(), peer);
+                Err(reason)
             }
         }
     }
 
-    fn check(&self, client_id: &str, username: &str, password: &str) -> Result<(), Refusal> {
+    /// What [`decide`](Self::decide) would say of `identity` now, as a fingerprint to compare
+    /// with the one taken at CONNECT.
+    pub fn fingerprint(&self, identity: &mqid_core::Identity) -> Admission {
+        Admission {
+            identity_type: identity.identity_type,
+            sign_mode: identity.sign_mode,
+            secret: self.secret_hasher.hash_one(identity.secret.expose()),
+        }
+    }
+
+    /// The refusal log (shared with the edge's own CONNACK refusals).
+    pub fn refusal_log(&self) -> &RefusalLog {
+        &self.refusals
+    }
+
+    fn check(&self, client_id: &str, username: &str, password: &str) -> Result<Admission, Refusal> {
         if self.stale.as_ref().is_some_and(|g| g.is_refusing()) {
             return Err(Refusal::Stale);
         }
@@ -136,7 +182,7 @@ impl Authenticator {
                     sign_mode = identity.sign_mode.as_str(),
                     "CONNECT admitted"
                 );
-                Ok(())
+                Ok(self.fingerprint(identity))
             }
             Decision::Refuse(reason) => {
                 if let (Refusal::BadPassword, Some((limiter, key, now))) = (reason, limited) {

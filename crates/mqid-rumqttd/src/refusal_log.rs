@@ -65,7 +65,7 @@ impl Default for RefusalLog {
 }
 
 /// Attacker-chosen strings go to the log quoted (`?`) and clipped to a sane length.
-pub(crate) fn clip(s: &str) -> &str {
+pub fn clip(s: &str) -> &str {
     const MAX: usize = 128;
     if s.len() <= MAX {
         return s;
@@ -84,14 +84,29 @@ impl RefusalLog {
     pub const ALERTS_PER_SECOND: u32 = 20;
 
     /// Records one refusal; logs it unless this second's quota is spent.
-    pub fn refused(&self, username: &str, client_id: &str, reason: Refusal) {
+    pub fn refused(
+        &self,
+        username: &str,
+        client_id: &str,
+        reason: &str,
+        peer: Option<std::net::SocketAddr>,
+    ) {
         if self.take_refusal() {
-            tracing::warn!(
-                username = ?clip(username),
-                client_id = ?clip(client_id),
-                reason = reason.as_str(),
-                "CONNECT refused"
-            );
+            match peer {
+                Some(peer) => tracing::warn!(
+                    username = ?clip(username),
+                    client_id = ?clip(client_id),
+                    reason,
+                    %peer,
+                    "CONNECT refused"
+                ),
+                None => tracing::warn!(
+                    username = ?clip(username),
+                    client_id = ?clip(client_id),
+                    reason,
+                    "CONNECT refused"
+                ),
+            }
         }
     }
 
@@ -157,7 +172,7 @@ mod tests {
     fn a_flood_is_logged_at_most_per_second_quota() {
         let log = RefusalLog::default();
         for _ in 0..1000 {
-            log.refused("u", "c", Refusal::BadPassword);
+            log.refused("u", "c", Refusal::BadPassword.as_str(), None);
         }
         // Unless the test straddled a second boundary, 980 were left out of the log.
         let left_out = log.suppressed();
@@ -201,7 +216,12 @@ mod tests {
         let log = RefusalLog::default();
         tracing::subscriber::with_default(subscriber, || {
             for i in 0..1000 {
-                log.refused("fleet", &format!("c{i}"), Refusal::BadPassword);
+                log.refused(
+                    "fleet",
+                    &format!("c{i}"),
+                    Refusal::BadPassword.as_str(),
+                    None,
+                );
             }
             log.username_alert("fleet", 100, 60);
             log.cooldown_started("fleet", "c7", 10, 60, 300);

@@ -196,10 +196,16 @@ pub fn auth_config(data: &[u8]) {
     }
 }
 
-/// A file of this process for the snapshot target, which reads through the file system as
-/// `mqid serve` does.
+/// A file of its own for one call of a snapshot target, which reads through the file system as
+/// `mqid serve` does. Unique per call, not only per process: the corpus tests of `snapshot` and
+/// `snapshot_values` run on parallel threads of one process.
 fn scratch_file() -> PathBuf {
-    std::env::temp_dir().join(format!("mqid-fuzz-snapshot-{}.json", std::process::id()))
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "mqid-fuzz-snapshot-{}-{n}.json",
+        std::process::id()
+    ))
 }
 
 /// Target `snapshot`: a snapshot file, read at start-up. Either all of it is used (every identity

@@ -1,0 +1,509 @@
+//! The same MQTT cases against rumqttd's stock listener and against mqid's edge, both on one
+//! rumqttd router and both deciding with the same `Authenticator` (the stock listener through
+//! its bool hook), with clients nobody here wrote: rumqttc (3.1.1 and 5), `mosquitto_pub` /
+//! `mosquitto_sub` and Eclipse Paho (Python). Prints a two-column table (`--nocapture`) and
+//! fails if the edge fails any case (a case the stock listener fails is reported, not failed).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use mqid_rumqttd::edge::Version;
+use mqid_rumqttd::Authenticator;
+use rumqttc::v5::mqttbytes::v5::{Packet as P5, PublishProperties};
+use rumqttc::v5::{AsyncClient as Client5, Event as E5, MqttOptions as Opts5};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+#[derive(Clone, Copy)]
+struct Target {
+    v4: SocketAddr,
+    v5: SocketAddr,
+}
+
+type Outcome = Result<(), String>;
+
+fn opts4(t: Target, id: &str) -> MqttOptions {
+    let mut o = MqttOptions::new(id, t.v4.ip().to_string(), t.v4.port());
+    o.set_credentials("fleet", "fleet-secret");
+    o.set_keep_alive(Duration::from_secs(10));
+    o
+}
+
+/// Polls until `f` returns `Some`, for up to 5 s.
+async fn until<T>(
+    ev: &mut rumqttc::EventLoop,
+    what: &str,
+    mut f: impl FnMut(&Event) -> Option<T>,
+) -> Result<T, String> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ev.poll().await {
+                Ok(e) => {
+                    if let Some(t) = f(&e) {
+                        return Ok(t);
+                    }
+                }
+                Err(e) => return Err(format!("{what}: {e}")),
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("no {what} in 5 s"))?
+}
+
+async fn subscribed(
+    t: Target,
+    id: &str,
+    filter: &str,
+    clean: bool,
+) -> Result<(AsyncClient, rumqttc::EventLoop), String> {
+    let mut o = opts4(t, id);
+    o.set_clean_session(clean);
+    let (c, mut ev) = AsyncClient::new(o, 10);
+    c.subscribe(filter, QoS::ExactlyOnce).await.unwrap();
+    until(&mut ev, "SUBACK", |e| {
+        matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
+    })
+    .await?;
+    Ok((c, ev))
+}
+
+fn publish_of(e: &Event) -> Option<(String, Vec<u8>)> {
+    match e {
+        Event::Incoming(Packet::Publish(p)) => Some((p.topic.clone(), p.payload.to_vec())),
+        _ => None,
+    }
+}
+
+async fn case_wrong_password(t: Target) -> Outcome {
+    let mut o = opts4(t, "cw");
+    o.set_credentials("fleet", "wrong");
+    let (_c, mut ev) = AsyncClient::new(o, 10);
+    match ev.poll().await {
+        // rumqttc reports a refusing CONNACK as this error
+        Err(rumqttc::ConnectionError::ConnectionRefused(
+            rumqttc::ConnectReturnCode::BadUserNamePassword,
+        )) => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+async fn case_keepalive_zero(t: Target) -> Outcome {
+    let c = RawConnect {
+        v5: false,
+        client_id: "k0",
+        login: Some(("fleet", "fleet-secret")),
+        keep_alive: 0,
+        clean: true,
+        will: None,
+    };
+    let (got, closed) = exchange(t.v4, &c.bytes(), Duration::from_millis(1000)).await;
+    if got.get(..4) == Some(&[0x20, 0x02, 0x00, 0x00][..]) && !closed {
+        Ok(())
+    } else {
+        Err(format!("got {got:?}, closed {closed}"))
+    }
+}
+
+async fn case_will(t: Target, clean_disconnect: bool) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_w, mut wev) = subscribed(t, "will-watch", "cwill/#", true).await?;
+    let c = RawConnect {
+        v5: false,
+        client_id: "mortal",
+        login: Some(("fleet", "fleet-secret")),
+        keep_alive: 30,
+        clean: true,
+        will: Some(("cwill/x", b"bye", 1)),
+    };
+    let mut s = tokio::net::TcpStream::connect(t.v4).await.unwrap();
+    s.write_all(&c.bytes()).await.unwrap();
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack).await.map_err(|e| e.to_string())?;
+    if clean_disconnect {
+        s.write_all(&[0xE0, 0]).await.unwrap();
+    }
+    drop(s);
+    let got = until(&mut wev, "will", publish_of).await;
+    match (clean_disconnect, got) {
+        (false, Ok(p)) if p == ("cwill/x".into(), b"bye".to_vec()) => Ok(()),
+        (true, Err(_)) => Ok(()),
+        (_, other) => Err(format!("{other:?}")),
+    }
+}
+
+async fn case_takeover(t: Target) -> Outcome {
+    let (_a, mut aev) = AsyncClient::new(opts4(t, "twin"), 10);
+    until(&mut aev, "CONNACK", |e| {
+        matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+    })
+    .await?;
+    let (b, mut bev) = AsyncClient::new(opts4(t, "twin"), 10);
+    until(&mut bev, "CONNACK", |e| {
+        matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+    })
+    .await?;
+    // the old one is closed
+    let old = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if aev.poll().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    old.map_err(|_| "the old connection stayed open".to_string())?;
+    b.subscribe("tk/x", QoS::AtLeastOnce).await.unwrap();
+    until(&mut bev, "SUBACK on the new one", |e| {
+        matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(())
+    })
+    .await
+}
+
+async fn case_persistent_session(t: Target) -> Outcome {
+    let (c, mut ev) = subscribed(t, "sleeper", "ps/#", false).await?;
+    c.disconnect().await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while ev.poll().await.is_ok() {}
+    })
+    .await;
+    let (p, mut pev) = AsyncClient::new(opts4(t, "ps-pub"), 10);
+    p.publish("ps/1", QoS::AtLeastOnce, false, "kept")
+        .await
+        .unwrap();
+    until(&mut pev, "PUBACK", |e| {
+        matches!(e, Event::Incoming(Packet::PubAck(_))).then_some(())
+    })
+    .await?;
+    let mut o = opts4(t, "sleeper");
+    o.set_clean_session(false);
+    let (_c, mut ev) = AsyncClient::new(o, 10);
+    let present = until(&mut ev, "CONNACK", |e| match e {
+        Event::Incoming(Packet::ConnAck(a)) => Some(a.session_present),
+        _ => None,
+    })
+    .await?;
+    let got = until(&mut ev, "the queued message", publish_of).await?;
+    if present && got == ("ps/1".into(), b"kept".to_vec()) {
+        Ok(())
+    } else {
+        Err(format!("session_present {present}, got {got:?}"))
+    }
+}
+
+fn mosquitto(args: &[String]) -> std::process::Child {
+    Command::new(&args[0])
+        .args(&args[1..])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto clients (./scripts/test installs them)")
+}
+
+async fn case_retained_mosquitto(t: Target) -> Outcome {
+    let port = t.v4.port().to_string();
+    let base = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-u",
+        "fleet",
+        "-P",
+        "fleet-secret",
+    ];
+    let mut pubv = vec![
+        "mosquitto_pub",
+        "-i",
+        "ret-pub",
+        "-t",
+        "ret/x",
+        "-m",
+        "sticky",
+        "-r",
+        "-q",
+        "1",
+    ];
+    pubv.extend(base);
+    let pubv: Vec<String> = pubv.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || mosquitto(&pubv).wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    if !out.status.success() {
+        return Err(format!(
+            "mosquitto_pub: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut subv = vec![
+        "mosquitto_sub",
+        "-i",
+        "ret-sub",
+        "-t",
+        "ret/x",
+        "-C",
+        "1",
+        "-W",
+        "5",
+    ];
+    subv.extend(base);
+    let subv: Vec<String> = subv.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || mosquitto(&subv).wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim() == "sticky" {
+        Ok(())
+    } else {
+        Err(format!(
+            "mosquitto_sub got {text:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+async fn case_qos2_mosquitto(t: Target) -> Outcome {
+    let port = t.v4.port().to_string();
+    let base = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-u",
+        "fleet",
+        "-P",
+        "fleet-secret",
+    ];
+    let mut subv = vec![
+        "mosquitto_sub",
+        "-i",
+        "q2-sub",
+        "-t",
+        "q2/x",
+        "-q",
+        "2",
+        "-C",
+        "1",
+        "-W",
+        "5",
+        "-v",
+    ];
+    subv.extend(base);
+    let subv: Vec<String> = subv.iter().map(|s| s.to_string()).collect();
+    let sub = mosquitto(&subv);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut pubv = vec![
+        "mosquitto_pub",
+        "-i",
+        "q2-pub",
+        "-t",
+        "q2/x",
+        "-m",
+        "exactly",
+        "-q",
+        "2",
+    ];
+    pubv.extend(base);
+    let pubv: Vec<String> = pubv.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || mosquitto(&pubv).wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let published = out.status.success();
+    let pub_err = String::from_utf8_lossy(&out.stderr).into_owned();
+    // mosquitto_sub ends by itself (-C 1 or -W 5); waited for either way.
+    let out = tokio::task::spawn_blocking(move || sub.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    if !published {
+        return Err(format!("mosquitto_pub: {pub_err}"));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim() == "q2/x exactly" {
+        Ok(())
+    } else {
+        Err(format!("mosquitto_sub got {text:?}"))
+    }
+}
+
+async fn case_paho_refusal(t: Target, version: &str) -> Outcome {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/paho_connect.py"
+    );
+    let port = if version == "5" {
+        t.v5.port()
+    } else {
+        t.v4.port()
+    }
+    .to_string();
+    let version = version.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args([script, &port, &version, "pp-1", "fleet", "wrong"])
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 with paho-mqtt (./scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    if text.contains("bad user name or password") {
+        Ok(())
+    } else {
+        Err(text.trim().to_string())
+    }
+}
+
+async fn case_v5_properties(t: Target) -> Outcome {
+    let opts = |id: &str| {
+        let mut o = Opts5::new(id, t.v5.ip().to_string(), t.v5.port());
+        o.set_credentials("fleet", "fleet-secret");
+        o
+    };
+    let (s, mut sev) = Client5::new(opts("p5-sub"), 10);
+    s.subscribe("p5/x", rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(E5::Incoming(P5::SubAck(_))) = sev.poll().await {
+                return;
+            }
+        }
+    })
+    .await
+    .map_err(|_| "no SUBACK".to_string())?;
+    let (p, mut pev) = Client5::new(opts("p5-pub"), 10);
+    let props = PublishProperties {
+        content_type: Some("text/plain".into()),
+        user_properties: vec![("k".into(), "v".into())],
+        ..Default::default()
+    };
+    p.publish_with_properties(
+        "p5/x",
+        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        false,
+        "body",
+        props,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move { while pev.poll().await.is_ok() {} });
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match sev.poll().await {
+                Ok(E5::Incoming(P5::Publish(p))) => return Ok(p),
+                Err(e) => return Err(e.to_string()),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| "no PUBLISH".to_string())??;
+    let props = got.properties.unwrap_or_default();
+    if props.content_type.as_deref() == Some("text/plain")
+        && props.user_properties == [("k".to_string(), "v".to_string())]
+    {
+        Ok(())
+    } else {
+        Err(format!("properties {props:?}"))
+    }
+}
+
+async fn run_all(t: Target) -> Vec<(&'static str, Outcome)> {
+    vec![
+        (
+            "wrong password → CONNACK 4 (rumqttc 3.1.1)",
+            case_wrong_password(t).await,
+        ),
+        (
+            "wrong password → reason shown (paho 3.1.1)",
+            case_paho_refusal(t, "3").await,
+        ),
+        (
+            "wrong password → reason shown (paho 5)",
+            case_paho_refusal(t, "5").await,
+        ),
+        ("keepalive 0 accepted", case_keepalive_zero(t).await),
+        ("will on abnormal close", case_will(t, false).await),
+        ("no will after clean DISCONNECT", case_will(t, true).await),
+        ("takeover of a client id", case_takeover(t).await),
+        (
+            "persistent session, QoS 1 across reconnect",
+            case_persistent_session(t).await,
+        ),
+        (
+            "retained message (mosquitto_pub/sub)",
+            case_retained_mosquitto(t).await,
+        ),
+        (
+            "QoS 2 end to end (mosquitto_pub/sub)",
+            case_qos2_mosquitto(t).await,
+        ),
+        ("MQTT 5 properties (rumqttc 5)", case_v5_properties(t).await),
+    ]
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_listener_and_mqid_edge_side_by_side() {
+    // The edge (and the router it spawned); rumqttd's stock listeners on a second router of the
+    // same configuration (so that sessions of one run cannot leak into the other), deciding
+    // with an authenticator on the same index through rumqttd's bool hook.
+    let e = start(IDS, &[]).await;
+    let other = start(IDS, &[]).await;
+    let auth = Arc::new(Authenticator::new(e.index.clone()));
+    let stock = Target {
+        v4: free_addr(),
+        v5: free_addr(),
+    };
+    for (addr, version) in [(stock.v4, Version::V4), (stock.v5, Version::V5)] {
+        let mut settings = config(1000).v4.unwrap().remove("1").unwrap();
+        settings.listen = addr;
+        let a = auth.clone();
+        settings.set_auth_handler(move |c: String, u: String, p: String| {
+            std::future::ready(a.authenticate(&c, &u, &p))
+        });
+        tokio::spawn(other.edge.engine().stock_listener(settings, version));
+    }
+    for addr in [stock.v4, stock.v5] {
+        tokio::time::timeout(WAIT, async {
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("stock listener up");
+    }
+    let edge = Target { v4: e.v4, v5: e.v5 };
+    let stock_results = run_all(stock).await;
+    let edge_results = run_all(edge).await;
+
+    let mut table = String::from("| case | rumqttd stock listener | mqid edge |\n|---|---|---|\n");
+    let mark = |o: &Outcome| match o {
+        Ok(()) => "pass".to_string(),
+        Err(e) => format!(
+            "FAIL ({})",
+            e.chars().take(60).collect::<String>().replace('|', "/")
+        ),
+    };
+    for ((case, s), (_, m)) in stock_results.iter().zip(&edge_results) {
+        table.push_str(&format!("| {case} | {} | {} |\n", mark(s), mark(m)));
+    }
+    println!("{table}");
+    let failed: Vec<_> = edge_results.iter().filter(|(_, o)| o.is_err()).collect();
+    assert!(failed.is_empty(), "mqid's edge fails cases:\n{table}");
+}

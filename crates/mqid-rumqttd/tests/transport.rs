@@ -1,0 +1,234 @@
+//! TLS (rumqttd's `tls` keys, a certificate made here with `openssl`) and websocket listeners
+//! through mqid's edge, with clients nobody here wrote: `mosquitto_pub` over TLS, Eclipse Paho
+//! over TLS and over websockets. Refusals get their CONNACK on both.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use common::*;
+use mqid_core::SharedIndex;
+use mqid_rumqttd::edge::{Edge, EdgeOptions};
+use mqid_rumqttd::Authenticator;
+
+/// A self-signed certificate for localhost and 127.0.0.1 (also the clients' CA file).
+fn make_cert(dir: &Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    )
+}
+
+fn listener(name: &str, tls: Option<(&str, &str)>) -> String {
+    let tls = tls
+        .map(|(c, k)| format!(r#","tls":{{"certpath":"{c}","keypath":"{k}"}}"#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"name":"{name}","listen":"127.0.0.1:0","next_connection_delay_ms":0{tls},
+           "connections":{{"connection_timeout_ms":3000,"max_payload_size":20480,
+           "max_inflight_count":100}}}}"#
+    )
+}
+
+async fn start_tls_and_ws(cert: &str, key: &str) -> Edge {
+    let json = format!(
+        r#"{{"id":0,"router":{{"max_connections":100,"max_outgoing_packet_count":200,
+           "max_segment_size":1048576,"max_segment_count":10}},
+           "v4":{{"1":{}}},"v5":{{"1":{}}},"ws":{{"1":{}}}}}"#,
+        listener("tls-v4", Some((cert, key))),
+        listener("tls-v5", Some((cert, key))),
+        listener("ws", None),
+    );
+    let config: rumqttd::Config = serde_json::from_str(&json).unwrap();
+    let shared = Arc::new(SharedIndex::new(index(IDS, &[])));
+    Edge::start(
+        &config,
+        Arc::new(Authenticator::new(shared)),
+        EdgeOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn run(cmd: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .output()
+            .expect(&cmd[0]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    })
+    .await
+    .unwrap()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path());
+    let edge = start_tls_and_ws(&cert, &key).await;
+    let v4 = edge.addr("v4.1").unwrap().port().to_string();
+    let v5 = edge.addr("v5.1").unwrap().port().to_string();
+    for (port, version) in [(&v4, "mqttv311"), (&v5, "mqttv5")] {
+        let base = [
+            "mosquitto_pub",
+            // By host name: mosquitto sends an IP address as SNI, which rustls (here as in
+            // rumqttd) refuses as an illegal SNI host name.
+            "-h",
+            "localhost",
+            "-p",
+            port,
+            "-V",
+            version,
+        ];
+        let tls = [
+            "--cafile", &cert, "-i", "t-1", "-u", "fleet", "-t", "t/x", "-m", "hi",
+        ];
+        let (ok, out) = run(strings(
+            &[&base[..], &tls[..], &["-P", "fleet-secret"]].concat(),
+        ))
+        .await;
+        assert!(ok, "{version} over TLS: {out}");
+        let (ok, out) = run(strings(&[&base[..], &tls[..], &["-P", "wrong"]].concat())).await;
+        assert!(
+            !ok && out.to_lowercase().contains("bad user name or password"),
+            "{version}: {out}"
+        );
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/paho_connect.py"
+    );
+    let tls = format!("tls:{cert}");
+    let (ok, out) = run(strings(&[
+        "python3",
+        script,
+        &v4,
+        "3",
+        "p-1",
+        "fleet",
+        "fleet-secret",
+        &tls,
+    ]))
+    .await;
+    assert!(ok && out.contains("admitted"), "paho over TLS: {out}");
+    // Plain MQTT on a TLS listener: the handshake fails, nothing is decided.
+    let (got, closed) = exchange(
+        edge.addr("v4.1").unwrap(),
+        &RawConnect {
+            v5: false,
+            client_id: "plain",
+            login: Some(("fleet", "fleet-secret")),
+            keep_alive: 30,
+            clean: true,
+            will: None,
+        }
+        .bytes(),
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(closed && got.first() != Some(&0x20), "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_listener_serves_paho_with_connack_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path());
+    let edge = start_tls_and_ws(&cert, &key).await;
+    let ws = edge.addr("ws.1").unwrap().port().to_string();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/paho_connect.py"
+    );
+    let (ok, out) = run(strings(&[
+        "python3",
+        script,
+        &ws,
+        "3",
+        "w-1",
+        "fleet",
+        "fleet-secret",
+        "websockets",
+    ]))
+    .await;
+    assert!(
+        ok && out.contains("admitted"),
+        "paho over websockets: {out}"
+    );
+    let (ok, out) = run(strings(&[
+        "python3",
+        script,
+        &ws,
+        "3",
+        "w-1",
+        "fleet",
+        "wrong",
+        "websockets",
+    ]))
+    .await;
+    assert!(
+        !ok && out.to_lowercase().contains("bad user name or password"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_certificate_file_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate").unwrap();
+    let b = bogus.to_string_lossy().into_owned();
+    let json = format!(
+        r#"{{"id":0,"router":{{"max_connections":100,"max_outgoing_packet_count":200,
+           "max_segment_size":1048576,"max_segment_count":10}},"v4":{{"1":{}}}}}"#,
+        listener("tls-v4", Some((&b, &b)))
+    );
+    let config: rumqttd::Config = serde_json::from_str(&json).unwrap();
+    let shared = Arc::new(SharedIndex::new(index(IDS, &[])));
+    let e = Edge::start(
+        &config,
+        Arc::new(Authenticator::new(shared)),
+        EdgeOptions::default(),
+    )
+    .await
+    .err()
+    .expect("started with a bogus certificate")
+    .to_string();
+    assert!(
+        e.contains("[broker.v4.1] tls") && e.contains("bogus.pem"),
+        "{e}"
+    );
+}

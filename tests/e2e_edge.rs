@@ -1,0 +1,273 @@
+//! `mqid serve` on its own edge, end to end: CONNACK refusals as `mosquitto_pub` and paho-mqtt
+//! report them, what start-up refuses by name, a listener that cannot bind, hostile bytes and
+//! running out of file descriptors.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const IDS: &str =
+    r#"[{"Username":"plain","Secret":"plain-secret-1","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
+
+fn mosquitto_pub(port: u16, version: &str, user: &str, pass: &str) -> (i32, String) {
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", version])
+        .args(["-i", "m-1", "-u", user, "-P", pass, "-t", "t/x", "-m", "hi"])
+        .output()
+        .expect("mosquitto_pub (./scripts/test installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// mosquitto's own texts for the CONNACK codes (3.1.1: 4; 5: 0x86), instead of rumqttd's
+/// "The connection was lost".
+#[test]
+fn mosquitto_pub_reports_the_refusal_reason() {
+    let broker = Broker::with_file(IDS);
+    let (rc, out) = mosquitto_pub(broker.v4, "mqttv311", "plain", "wrong");
+    assert_ne!(rc, 0, "{out}");
+    assert!(
+        out.contains("Connection Refused: bad user name or password"),
+        "{out}"
+    );
+    let (rc, out) = mosquitto_pub(broker.v5, "mqttv5", "plain", "wrong");
+    assert_eq!(
+        rc, 0x86,
+        "mosquitto_pub exits with the v5 reason code: {out}"
+    );
+    assert!(out.contains("Bad User Name or Password"), "{out}");
+    let (rc, out) = mosquitto_pub(broker.v4, "mqttv311", "plain", "plain-secret-1");
+    assert_eq!(rc, 0, "{out}");
+}
+
+#[test]
+fn paho_reports_the_refusal_reason() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/paho_connect.py");
+    let broker = Broker::with_file(IDS);
+    for (port, version) in [(broker.v4, "3"), (broker.v5, "5")] {
+        let out = Command::new("python3")
+            .args([script, &port.to_string(), version, "p-1", "plain", "wrong"])
+            .output()
+            .expect("python3 (./scripts/test installs paho-mqtt)");
+        let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(
+            text.contains("refused") && text.contains("bad user name or password"),
+            "paho v{version}: {text}"
+        );
+    }
+}
+
+fn serve_fails(broker_extra: &str, v4: u16) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), IDS).unwrap();
+    let config = dir.path().join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}{broker_extra}\n[auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
+            broker_toml(v4, free_port())
+        ),
+    )
+    .unwrap();
+    let out = mqid()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "mqid serve started: {err}");
+    assert!(!err.contains("mqid ready"), "{err}");
+    err
+}
+
+#[test]
+fn start_up_refuses_what_the_edge_cannot_serve_by_name() {
+    let capath =
+        "[broker.v4.1.tls]\ncapath = \"ca.pem\"\ncertpath = \"c.pem\"\nkeypath = \"k.pem\"\n";
+    let err = serve_fails(capath, free_port());
+    assert!(
+        err.contains("[broker.v4.1] tls") && err.contains("capath"),
+        "{err}"
+    );
+
+    let console = "[broker.console]\nlisten = \"127.0.0.1:0\"\n";
+    let err = serve_fails(console, free_port());
+    assert!(err.contains("[broker.console]"), "{err}");
+}
+
+#[test]
+fn a_listener_that_cannot_bind_stops_start_up_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = serve_fails("", port);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("[v4.1]"),
+        "{err}"
+    );
+}
+
+/// What an attacker sends never lands in the log at length, and no password is ever logged:
+/// a second CONNECT with a password, a megabyte of garbage before CONNECT, a 20,000-byte
+/// client id.
+#[test]
+fn hostile_bytes_never_reach_the_log() {
+    use std::io::{Read, Write};
+    let broker = Broker::with_file(IDS);
+    let first = raw_connect_then_publish("twice", "plain", "plain-secret-1", "t/a", b"x");
+    let mut second =
+        raw_connect_then_publish("twice", "plain", "second-connect-password", "t/b", b"y");
+    let mut both = first.clone();
+    both.append(&mut second);
+    let (answer, closed) = raw_exchange(broker.v4, &both);
+    assert!(closed, "a second CONNECT closes the connection");
+    assert_eq!(&answer[..4], &[0x20, 0x02, 0x00, 0x00]);
+
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.v4)).unwrap();
+    let junk = vec![0xEEu8; 1 << 20];
+    let _ = s.write_all(&junk);
+    let _ = s.read(&mut [0u8; 16]);
+
+    let long_id = "L".repeat(20_000);
+    let (answer, _) = raw_exchange(
+        broker.v4,
+        &raw_connect_then_publish(&long_id, "plain", "long-id-password", "t/c", b"z"),
+    );
+    assert_eq!(answer, [0x20, 0x02, 0x00, 0x04], "refused with CONNACK 4");
+
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = broker.log();
+    assert!(!log.contains("second-connect-password"), "{log}");
+    assert!(!log.contains("long-id-password"), "{log}");
+    assert!(!log.contains("plain-secret-1"), "{log}");
+    assert!(
+        log.contains("second_connect"),
+        "the second CONNECT is logged once: {log}"
+    );
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1_000, "a log line of {longest} bytes");
+    assert!(log.len() < 20_000, "{} bytes of log", log.len());
+}
+
+/// Out of file descriptors, the accept loop backs off instead of spinning: one log line per
+/// interval, and the broker serves again once descriptors are free.
+#[test]
+fn out_of_file_descriptors_the_accept_loop_backs_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), IDS).unwrap();
+    let (v4, v5) = (free_port(), free_port());
+    let config = dir.path().join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
+            broker_toml(v4, v5)
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("mqid.log");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec '{}' serve --config '{}'",
+            env!("CARGO_BIN_EXE_mqid"),
+            config.display()
+        ))
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_port(v4, &mut child, &log);
+    let idle: Vec<_> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", v4)).ok())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.matches("cannot accept connections").count();
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} accept-error lines (expected one per 10 s):\n{text}"
+    );
+    assert!(text.len() < 20_000, "{} bytes of log", text.len());
+    drop(idle);
+    eventually(15, "a device is admitted again", || {
+        connect(v4, Proto::V4, "after", Some(("plain", "plain-secret-1"))).admitted()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `[auth] permissions` enforced on the wire by `mqid serve`, as `mosquitto_sub` and
+/// `mosquitto_pub` (MQTT 5) report it; an allowed topic still flows.
+#[test]
+fn topic_permissions_on_the_wire_with_mosquitto() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("identities.json"), IDS).unwrap();
+    std::fs::write(
+        dir.path().join("rules.json"),
+        r#"[{"Identity":"plain","IdentityType":"USER","Topic":"fleet/#","PermitAction":"PUB_SUB","Effect":"ALLOW"}]"#,
+    )
+    .unwrap();
+    let broker = Broker::start_with(
+        dir,
+        "[auth]\nsource = \"file\"\nfile = \"identities.json\"\npermissions = \"rules.json\"\n",
+        &[],
+    );
+    let port = broker.v5.to_string();
+    let base = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-V",
+        "mqttv5",
+        "-u",
+        "plain",
+        "-P",
+        "plain-secret-1",
+    ];
+    let run = |cmd: &str, args: &[&str]| {
+        let out = Command::new(cmd)
+            .args(base)
+            .args(args)
+            .output()
+            .expect("mosquitto clients (./scripts/test installs them)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let out = run("mosquitto_sub", &["-i", "s-1", "-t", "other/x", "-W", "3"]);
+    assert!(
+        out.contains("All subscription requests were denied"),
+        "{out}"
+    );
+    let out = run(
+        "mosquitto_pub",
+        &["-i", "p-1", "-t", "other/x", "-m", "m", "-q", "1"],
+    );
+    assert!(out.contains("Not authorized"), "{out}");
+
+    // allowed: a subscriber on fleet/# receives a message published to fleet/x
+    let sub = Command::new("mosquitto_sub")
+        .args(base)
+        .args(["-i", "s-2", "-t", "fleet/#", "-C", "1", "-W", "10", "-v"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = run(
+        "mosquitto_pub",
+        &["-i", "p-2", "-t", "fleet/x", "-m", "ok", "-q", "1"],
+    );
+    assert!(!out.contains("failed"), "{out}");
+    let got = sub.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "fleet/x ok");
+}
