@@ -1,4 +1,5 @@
-//! `mqid.toml`: the broker's own configuration under `[broker]`, mqid's under `[auth]`.
+//! `mqid.toml`: the broker's own configuration under `[broker]`, mqid's under `[auth]`, and the
+//! HTTP decisions for other brokers under `[http]` (`[broker]`, `[http]` or both).
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +11,10 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqidConfig {
-    pub broker: rumqttd::Config,
+    pub broker: Option<rumqttd::Config>,
     pub auth: AuthConfig,
+    /// `[http]`: mqid's decisions over HTTP for clustered brokers (README "Clustered brokers").
+    pub http: Option<mqid_http::HttpConfig>,
     /// mqid's listeners beyond rumqttd's keys (`[edge]`, optional).
     #[serde(default)]
     pub edge: EdgeConfig,
@@ -85,7 +88,21 @@ pub fn load(path: &Path) -> Result<MqidConfig> {
             path.display()
         );
     }
-    resolve_tls_paths(&mut config.broker, &base);
+    match (&mut config.broker, &mut config.http) {
+        (None, None) => bail!(
+            "config {}: nothing to serve: add [broker] (mqid's own MQTT broker), [http] (decisions \
+             for other brokers over HTTP) or both",
+            path.display()
+        ),
+        (broker, http) => {
+            if let Some(broker) = broker {
+                resolve_tls_paths(broker, &base);
+            }
+            if let Some(token) = http.as_mut().and_then(|h| h.token_file.as_mut()) {
+                *token = base.join(&*token);
+            }
+        }
+    }
     Ok(config)
 }
 
@@ -246,6 +263,29 @@ max_inflight_count = 100
         );
         let e = format!("{:#}", load(&p).unwrap_err());
         assert!(e.contains("[auth] limits.max_failures"), "{e}");
+    }
+
+    #[test]
+    fn http_alone_is_a_config_and_nothing_to_serve_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = "[auth]\nsource = \"file\"\nfile = \"x\"\n";
+        let p = write(
+            dir.path(),
+            &format!("[http]\nlisten = \"127.0.0.1:9\"\ntoken_file = \"t\"\n{auth}"),
+        );
+        let c = load(&p).unwrap();
+        assert!(c.broker.is_none());
+        let http = c.http.unwrap();
+        assert_eq!(http.listen.port(), 9);
+        assert_eq!(http.token_file.unwrap(), dir.path().join("t"));
+
+        let p = write(dir.path(), auth);
+        let e = format!("{:#}", load(&p).unwrap_err());
+        assert!(e.contains("[broker]") && e.contains("[http]"), "{e}");
+
+        let p = write(dir.path(), &format!("[http]\nlisen = \"x\"\n{auth}"));
+        let e = format!("{:#}", load(&p).unwrap_err());
+        assert!(e.contains("lisen"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run rumqttd with mqid's CONNECT check on every listener.
+    /// Run rumqttd with mqid's CONNECT check on every listener ([broker]), and/or serve mqid's
+    /// decisions over HTTP for clustered brokers ([http]).
     Serve {
         #[arg(long, default_value = "config/mqid.toml")]
         config: PathBuf,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use mqid_bench::{auth, connect, logging, permissions, refresh, scale};
+use mqid_bench::{auth, connect, http, logging, permissions, refresh, scale};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -107,6 +107,24 @@ pub enum BenchCommand {
         /// Every Nth CONNECT has invalid credentials (0: all valid).
         #[arg(long, default_value_t = 4)]
         invalid_every: usize,
+    },
+    /// mqid's HTTP decisions (EMQX authn/authz, rmqtt auth) under load on loopback: throughput
+    /// and p99 beside a trivial HTTP handler measured in the same run.
+    Http {
+        /// Fewer identities, shorter rounds, one round.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Keep-alive connections, each sending one request at a time.
+        #[arg(long)]
+        connections: Option<usize>,
+        #[arg(long)]
+        identities: Option<usize>,
+        /// Seconds per round and server.
+        #[arg(long)]
+        seconds: Option<f64>,
     },
     /// Messages/s through `mqid serve` (1 publisher -> 1 subscriber, QoS 0, 64-byte messages)
     /// with the default logging, with RUST_LOG=off and with the default's level set by hand, in
@@ -259,6 +277,30 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             opts.listeners = listeners.into_iter().map(|l| l.max(1)).collect();
             opts.invalid_every = invalid_every;
             let report = connect::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Http {
+            quick,
+            json,
+            connections,
+            identities,
+            seconds,
+        } => {
+            let mut opts = if quick {
+                http::HttpOpts::quick()
+            } else {
+                http::HttpOpts::standard()
+            };
+            if let Some(c) = connections {
+                opts.connections = c.max(1);
+            }
+            if let Some(n) = identities {
+                opts.identities = n.max(4);
+            }
+            if let Some(s) = seconds {
+                opts.per_round = Duration::from_secs_f64(s.max(0.05));
+            }
+            let report = http::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
         BenchCommand::Logging {

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod check;
 #[cfg(feature = "dev-tools")]
 pub mod emulator;
+pub mod http;
 pub mod serve;
 pub mod shutdown;
 pub mod sign;
@@ -145,6 +146,7 @@ pub fn openapi_client(api: &OpenApiConfig) -> Result<Client> {
 pub fn current_set(auth: &AuthConfig) -> Result<Loaded> {
     match auth.source {
         SourceKind::File => Ok(mqid_sync::file::Files::from_config(auth).load()?),
+        SourceKind::Follower => http::follower_current_set(auth),
         SourceKind::Openapi => {
             let api = auth
                 .openapi

@@ -17,7 +17,10 @@ use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     super::shutdown::install()?;
-    let broker_config = config.broker;
+    let Some(broker_config) = config.broker else {
+        let http = config.http.expect("validated: [broker] or [http]");
+        return super::http::run_alone(config.auth, http);
+    };
     // What the edge cannot honour is refused before anything is loaded or bound.
     mqid_rumqttd::edge::check(&broker_config).context("the broker was not started")?;
     let shared = Arc::new(SharedIndex::new(Index::empty()));
@@ -26,6 +29,15 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     // Load the index before any listener opens, and prepare what keeps it current.
     let source =
         start_source(&config.auth, &shared, &gate).context("the broker was not started")?;
+    if let Some(http) = &config.http {
+        let health = super::http::HealthCell::default();
+        if let Some(h) = &source.health {
+            let _ = health.set(h.clone());
+        }
+        super::http::start(http, &config.auth, &shared, &gate, health)
+            .context("the broker was not started")?
+            .set_ready();
+    }
 
     let mut authenticator = Authenticator::new(shared.clone()).with_stale_gate(gate);
     if let Some(limits) = config.auth.limits.limits() {
@@ -102,13 +114,13 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
 type Background = Box<dyn FnOnce() + Send>;
 
 /// What [`start_source`] loaded and what keeps it current.
-struct Source {
+pub(super) struct Source {
     /// Where the index in force at start-up came from.
-    origin: Origin,
+    pub(super) origin: Origin,
     /// Runs the refresher or the file watcher; never returns.
-    refresher: Background,
+    pub(super) refresher: Background,
     /// The OpenAPI source's health (staleness, pass metrics); `None` for the file source.
-    health: Option<Arc<SyncHealth>>,
+    pub(super) health: Option<Arc<SyncHealth>>,
 }
 
 /// Once a second: checks staleness and publishes metrics.
@@ -149,7 +161,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Loads the initial index into `shared` and returns what keeps it current. With the OpenAPI
 /// source, `gate` is closed while the index is stale and `on_stale = "refuse"`.
-fn start_source(
+pub(super) fn start_source(
     auth: &AuthConfig,
     shared: &Arc<SharedIndex>,
     gate: &Arc<StaleGate>,
@@ -170,6 +182,7 @@ fn start_source(
                 health: None,
             })
         }
+        SourceKind::Follower => super::http::follower_source(auth, shared, rt),
         SourceKind::Openapi => {
             let api = auth
                 .openapi

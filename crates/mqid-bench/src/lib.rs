@@ -23,6 +23,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod connect;
+pub mod http;
 pub mod logging;
 pub mod permissions;
 pub mod refresh;

@@ -13,6 +13,8 @@ pub enum SourceKind {
     File,
     /// ApsaraMQ for MQTT's OpenAPI (`QueryCustomAuthIdentity`).
     Openapi,
+    /// Another mqid (the leader, which syncs) serving its last-good snapshot over HTTP.
+    Follower,
 }
 
 /// `[auth]`.
@@ -27,6 +29,8 @@ pub struct AuthConfig {
     pub watch_interval_ms: u64,
     /// With `source = "openapi"`: `[auth.openapi]`.
     pub openapi: Option<OpenApiConfig>,
+    /// With `source = "follower"`: `[auth.follower]`.
+    pub follower: Option<FollowerConfig>,
     /// `[auth.limits]`: failed-auth limiting, on by default.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -295,6 +299,28 @@ pub const STALE_AFTER_PASSES: u64 = 3;
 /// few minutes of API trouble).
 pub const MIN_DEFAULT_STALENESS_SECS: u64 = 3600;
 
+/// `[auth.follower]`: take the set from a leader mqid's `/snapshot` instead of the OpenAPI.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowerConfig {
+    /// The leader's `[http]` base URL, e.g. `http://10.0.0.5:8088`.
+    pub leader: String,
+    /// Seconds between two polls of the leader.
+    #[serde(default = "default_follow_secs")]
+    pub interval_secs: u64,
+    /// This follower's own last-good copy, written after every change, loaded first at start-up.
+    pub snapshot: PathBuf,
+    /// Per-request timeout, seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// A file holding the leader's bearer token; without it, `MQID_HTTP_TOKEN`.
+    pub token_file: Option<PathBuf>,
+}
+
+fn default_follow_secs() -> u64 {
+    10
+}
+
 /// A configuration value that cannot work, named by its key.
 #[derive(Debug, thiserror::Error)]
 #[error("[auth] {key}: {problem}")]
@@ -385,6 +411,36 @@ impl AuthConfig {
                             ),
                         ));
                     }
+                }
+            }
+            SourceKind::Follower => {
+                let f = self.follower.as_mut().ok_or_else(|| {
+                    bad(
+                        "follower",
+                        "an [auth.follower] table is required when source = \"follower\"",
+                    )
+                })?;
+                if !(f.leader.starts_with("http://") || f.leader.starts_with("https://")) {
+                    return Err(bad(
+                        "follower.leader",
+                        format!("{:?} is not an http:// or https:// URL", f.leader),
+                    ));
+                }
+                if f.interval_secs == 0 {
+                    return Err(bad("follower.interval_secs", "must be at least 1"));
+                }
+                if f.request_timeout_secs == 0 {
+                    return Err(bad("follower.request_timeout_secs", "must be at least 1"));
+                }
+                if self.permissions.file.is_some() {
+                    return Err(bad(
+                        "permissions.file",
+                        "is for source = \"file\"; a follower takes the rules from its leader",
+                    ));
+                }
+                f.snapshot = base.join(&f.snapshot);
+                if let Some(t) = f.token_file.as_mut() {
+                    *t = base.join(&*t);
                 }
             }
         }

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod file;
+pub mod follower;
 pub mod guard;
 pub mod health;
 pub mod openapi;
@@ -26,8 +27,8 @@ use mqid_core::{
 };
 
 pub use config::{
-    AuthConfig, DenyAction, LimitsConfig, OnStale, OpenApiConfig, PermissionsConfig,
-    SignatureVersion, SourceKind,
+    AuthConfig, DenyAction, FollowerConfig, LimitsConfig, OnStale, OpenApiConfig,
+    PermissionsConfig, SignatureVersion, SourceKind,
 };
 
 /// Where a [`Loaded`] set came from, for the log line that says what is in force.
@@ -35,7 +36,13 @@ pub use config::{
 pub enum Origin {
     File(PathBuf),
     Snapshot(PathBuf),
-    Api { endpoint: String },
+    Api {
+        endpoint: String,
+    },
+    /// A leader mqid's `/snapshot`.
+    Leader {
+        url: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -44,6 +51,7 @@ impl fmt::Display for Origin {
             Origin::File(p) => write!(f, "file {}", p.display()),
             Origin::Snapshot(p) => write!(f, "snapshot {}", p.display()),
             Origin::Api { endpoint } => write!(f, "OpenAPI {endpoint}"),
+            Origin::Leader { url } => write!(f, "leader {url}"),
         }
     }
 }

@@ -219,11 +219,35 @@ pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
             })
         }
     };
-    let corrupt = |problem: String| SnapshotError::Corrupt {
-        path: path.to_owned(),
-        problem,
-    };
-    let snap: SnapshotIn = serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
+    parse(&body, Origin::Snapshot(path.to_owned()), mtime)
+        .map(Some)
+        .map_err(|problem| SnapshotError::Corrupt {
+            path: path.to_owned(),
+            problem,
+        })
+}
+
+/// Serialises `index` in the snapshot format, stamped `synced_at` (what a leader serves).
+pub fn to_bytes(index: &Index, synced_at: SystemTime) -> Vec<u8> {
+    let mut blacklist: Vec<&str> = index.blacklist().collect();
+    blacklist.sort_unstable();
+    serde_json::to_vec(&SnapshotOut {
+        format: FORMAT,
+        synced_at: synced_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        identities: sorted_identities(index),
+        blacklist,
+        permissions: sorted_permissions(index),
+    })
+    .expect("identities serialise")
+}
+
+/// Reads a snapshot body strictly: the complete set, or what is wrong (nothing of it is used).
+/// `mtime` stands in for a missing `synced_at`.
+pub fn parse(body: &[u8], origin: Origin, mtime: Option<SystemTime>) -> Result<Loaded, String> {
+    let corrupt = |problem: String| problem;
+    let snap: SnapshotIn = serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))?;
     if snap.format != FORMAT {
         return Err(corrupt(format!("format {} is not {FORMAT}", snap.format)));
     }
@@ -267,15 +291,15 @@ pub fn read(path: &Path) -> Result<Option<Loaded>, SnapshotError> {
             )));
         }
     }
-    Ok(Some(Loaded {
+    Ok(Loaded {
         identities,
         blacklist: snap.blacklist,
         permissions,
         skipped: Vec::new(),
         skipped_permissions: Vec::new(),
-        origin: Origin::Snapshot(path.to_owned()),
+        origin,
         synced_at,
-    }))
+    })
 }
 
 #[cfg(test)]

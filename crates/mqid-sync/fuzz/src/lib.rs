@@ -166,6 +166,14 @@ pub fn auth_config(data: &[u8]) {
             }
             assert!(auth.watch_interval_ms >= 1);
         }
+        SourceKind::Follower => {
+            let f = auth
+                .follower
+                .as_ref()
+                .expect("validated: [auth.follower] is set");
+            assert!(f.snapshot.is_absolute(), "a relative path left unresolved");
+            assert!(f.interval_secs >= 1 && f.request_timeout_secs >= 1);
+        }
         SourceKind::Openapi => {
             let api = auth
                 .openapi
