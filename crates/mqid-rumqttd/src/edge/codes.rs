@@ -143,7 +143,7 @@ mod tests {
     /// refusal encodes with the version's own encoder (the 3.1.1 one panics on a 5.0 code).
     #[test]
     fn every_refusal_encodes_to_the_standard_code_of_each_version() {
-        let expected: [(ConnectRefusal, u8, u8); 8] = [
+        let expected: [(ConnectRefusal, u8, u8); 9] = [
             (ConnectRefusal::Auth(Refusal::Blacklisted), 5, 0x8A),
             (ConnectRefusal::Auth(Refusal::UnknownIdentity), 4, 0x86),
             (ConnectRefusal::Auth(Refusal::BadPassword), 4, 0x86),
@@ -152,6 +152,7 @@ mod tests {
             (ConnectRefusal::BadClientId, 2, 0x85),
             (ConnectRefusal::ServerFull, 3, 0x97),
             (ConnectRefusal::WillDenied, 5, 0x87),
+            (ConnectRefusal::Auth(Refusal::ClientIdTooLong), 2, 0x85),
         ];
         assert_eq!(expected.len(), ConnectRefusal::ALL.len());
         for (i, (r, v4, v5)) in expected.into_iter().enumerate() {
