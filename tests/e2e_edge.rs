@@ -108,7 +108,7 @@ fn a_listener_that_cannot_bind_stops_start_up_naming_the_address() {
     let port = taken.local_addr().unwrap().port();
     let err = serve_fails("", port);
     assert!(
-        err.contains(&format!("127.0.0.1:{port}")) && err.contains("[v4.1]"),
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("[broker.v4.1]"),
         "{err}"
     );
 }
