@@ -38,6 +38,25 @@ pub fn wait_for_port(port: u16, child: &mut Child, log: &Path) {
     panic!("nothing listens on port {port} after 30 s");
 }
 
+/// Waits until `mqid serve` has logged that it is ready: its listeners accept connections a
+/// moment before the line is written.
+pub fn wait_for_ready(child: &mut Child, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(log).is_ok_and(|l| l.contains("mqid ready")) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "mqid exited with {status} before it was ready:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("mqid did not log \"mqid ready\" within 30 s");
+}
+
 pub fn mqid() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mqid"))
 }
@@ -102,6 +121,7 @@ impl Broker {
         let mut child = cmd.spawn().expect("spawn mqid serve");
         wait_for_port(v4, &mut child, &log);
         wait_for_port(v5, &mut child, &log);
+        wait_for_ready(&mut child, &log);
         Broker {
             dir,
             v4,
@@ -414,6 +434,7 @@ impl Broker {
         let mut child = cmd.spawn().expect("spawn mqid serve");
         wait_for_port(v4, &mut child, &log);
         wait_for_port(v5, &mut child, &log);
+        wait_for_ready(&mut child, &log);
         Broker {
             dir,
             v4,
