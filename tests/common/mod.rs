@@ -22,39 +22,35 @@ pub fn free_port() -> u16 {
 
 /// Waits until something accepts TCP connections on `port`.
 pub fn wait_for_port(port: u16, child: &mut Child, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "mqid exited with {status} before listening:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing listens on port {port} after 30 s");
+    wait_for(child, log, &format!("listening on port {port}"), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
 }
 
 /// Waits until `mqid serve` has logged that it is ready: its listeners accept connections a
 /// moment before the line is written.
 pub fn wait_for_ready(child: &mut Child, log: &Path) {
+    wait_for(child, log, "\"mqid ready\" in the log", || {
+        std::fs::read_to_string(log).is_ok_and(|l| l.contains("mqid ready"))
+    });
+}
+
+/// Polls `done` for up to 30 s; panics with the log if `child` exits first.
+fn wait_for(child: &mut Child, log: &Path, what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if std::fs::read_to_string(log).is_ok_and(|l| l.contains("mqid ready")) {
+        if done() {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
-                "mqid exited with {status} before it was ready:\n{}",
+                "mqid exited with {status} before {what}:\n{}",
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("mqid did not log \"mqid ready\" within 30 s");
+    panic!("no {what} after 30 s");
 }
 
 pub fn mqid() -> Command {

@@ -474,22 +474,7 @@ fn sample_wall_and_cpu(
     per_job: Duration,
     sample: Duration,
 ) -> Vec<(f64, f64, Option<f64>)> {
-    let mut batch = Vec::with_capacity(jobs.len());
-    for job in jobs.iter_mut() {
-        (job.run)(1000);
-        let mut iters = 1000u64;
-        let per_op = loop {
-            let t = Instant::now();
-            (job.run)(iters);
-            let dt = t.elapsed();
-            if dt >= Duration::from_millis(2) || iters >= 1 << 30 {
-                break dt.as_secs_f64() / iters as f64;
-            }
-            iters *= 4;
-        };
-        batch.push(((sample.as_secs_f64() / per_op) as u64).max(1));
-    }
-    let rounds = ((per_job.as_secs_f64() / sample.as_secs_f64()).round() as usize).max(3);
+    let (batch, rounds) = stats::calibrate(jobs, per_job, sample);
     let mut wall: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); jobs.len()];
     let mut cpu: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); jobs.len()];
     for _ in 0..rounds {

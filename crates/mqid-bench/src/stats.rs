@@ -29,11 +29,9 @@ pub struct Sampled {
     pub ops: u64,
 }
 
-/// Measures every job for about `per_job` in samples of about `sample`, round-robin: sample 1
-/// of every job, then sample 2 of every job, and so on. Load from elsewhere on a shared machine
-/// then falls on all jobs alike, so ratios between jobs stay meaningful.
-pub fn interleaved(jobs: &mut [Job<'_>], per_job: Duration, sample: Duration) -> Vec<Sampled> {
-    // Calibrate: operations per sample, after a short warm-up.
+/// Calibrates `jobs` for [`interleaved`] sampling, after a short warm-up of each: the operations
+/// per sample of about `sample`, per job, and how many rounds fill about `per_job` (at least 3).
+pub fn calibrate(jobs: &mut [Job<'_>], per_job: Duration, sample: Duration) -> (Vec<u64>, usize) {
     let mut batch = Vec::with_capacity(jobs.len());
     for job in jobs.iter_mut() {
         (job.run)(1000);
@@ -50,6 +48,14 @@ pub fn interleaved(jobs: &mut [Job<'_>], per_job: Duration, sample: Duration) ->
         batch.push(((sample.as_secs_f64() / per_op) as u64).max(1));
     }
     let rounds = ((per_job.as_secs_f64() / sample.as_secs_f64()).round() as usize).max(3);
+    (batch, rounds)
+}
+
+/// Measures every job for about `per_job` in samples of about `sample`, round-robin: sample 1
+/// of every job, then sample 2 of every job, and so on. Load from elsewhere on a shared machine
+/// then falls on all jobs alike, so ratios between jobs stay meaningful.
+pub fn interleaved(jobs: &mut [Job<'_>], per_job: Duration, sample: Duration) -> Vec<Sampled> {
+    let (batch, rounds) = calibrate(jobs, per_job, sample);
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); jobs.len()];
     for _ in 0..rounds {
         for (j, job) in jobs.iter_mut().enumerate() {
