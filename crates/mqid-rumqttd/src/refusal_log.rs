@@ -17,9 +17,9 @@ pub struct RefusalLog {
     alerts: Quota,
 }
 
-/// One budget of lines per second.
+/// One budget of lines per second (also the edge's connection-error throttle).
 #[derive(Default)]
-struct Quota {
+pub(crate) struct Quota {
     second: AtomicU64,
     logged: AtomicU32,
     suppressed: AtomicU64,
@@ -28,7 +28,7 @@ struct Quota {
 impl Quota {
     /// Takes one line of this second's budget of `per_second`; counts the line as left out when
     /// it is spent. When a new second starts, reports what the last one left out (`what`).
-    fn take(&self, now: u64, per_second: u32, what: &str) -> bool {
+    pub(crate) fn take(&self, now: u64, per_second: u32, what: &str) -> bool {
         let second = self.second.load(Relaxed);
         if now != second
             && self

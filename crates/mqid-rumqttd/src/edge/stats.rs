@@ -7,7 +7,8 @@
 //! [`Throttle`] lets at most [`Throttle::PER_SECOND`] lines a second through and reports how
 //! many it held back.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use crate::refusal_log::Quota;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use metrics::{counter, describe_counter};
@@ -188,21 +189,17 @@ impl EdgeCounts {
     }
 }
 
-/// A per-second quota of log lines.
+/// A per-second quota of log lines about connections (a [`Quota`] with its clock).
 pub(crate) struct Throttle {
     start: Instant,
-    second: AtomicU64,
-    logged: AtomicU32,
-    held: AtomicU64,
+    quota: Quota,
 }
 
 impl Default for Throttle {
     fn default() -> Self {
         Throttle {
             start: Instant::now(),
-            second: AtomicU64::new(0),
-            logged: AtomicU32::new(0),
-            held: AtomicU64::new(0),
+            quota: Quota::default(),
         }
     }
 }
@@ -213,28 +210,6 @@ impl Throttle {
     /// Whether a line may be logged now.
     pub(crate) fn take(&self) -> bool {
         let now = self.start.elapsed().as_secs();
-        let second = self.second.load(Relaxed);
-        if now != second
-            && self
-                .second
-                .compare_exchange(second, now, Relaxed, Relaxed)
-                .is_ok()
-        {
-            self.logged.store(0, Relaxed);
-            let held = self.held.swap(0, Relaxed);
-            if held > 0 {
-                tracing::info!(
-                    held,
-                    "{held} more connection errors were not logged (at most {} a second)",
-                    Self::PER_SECOND
-                );
-            }
-        }
-        if self.logged.fetch_add(1, Relaxed) < Self::PER_SECOND {
-            true
-        } else {
-            self.held.fetch_add(1, Relaxed);
-            false
-        }
+        self.quota.take(now, Self::PER_SECOND, "connection errors")
     }
 }
