@@ -13,7 +13,6 @@
 //! #[global_allocator]
 //! static ALLOC: mqid_test_support::alloc::CountingAlloc = mqid_test_support::alloc::CountingAlloc;
 //! ```
-#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
