@@ -3,7 +3,6 @@
 
 pub mod cloud;
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -387,20 +386,8 @@ pub fn raw_connect_then_publish(
 
 /// Sends raw bytes and returns what the broker wrote back before closing (or before 3 s).
 pub fn raw_exchange(port: u16, bytes: &[u8]) -> (Vec<u8>, bool) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    s.write_all(bytes).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    let closed = loop {
-        match s.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-            Err(_) => break false, // timed out: still open
-        }
-    };
-    (got, closed)
+    let addr = (std::net::Ipv4Addr::LOCALHOST, port).into();
+    mqid_test_support::mqtt::exchange(addr, bytes, Duration::from_secs(3))
 }
 
 /// `cargo metadata` of this workspace, for the host platform only (what is built here; needs no

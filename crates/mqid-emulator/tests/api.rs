@@ -121,13 +121,15 @@ async fn size_and_instance_are_required_and_checked() {
     .assert_error(400, "InvalidParameter.IdentityType");
 }
 
-/// For each case (signature, filters besides Size = 100, what is served, as `shown` shows it):
-/// asks `query` and compares.
+/// (signature, filters besides Size = 100, what is served, as the test shows it)
+type FilterCase<'a> = (Sig, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
+/// For each case: asks `query` and compares what it serves, as `shown` shows it.
 async fn assert_filters(
     c: &Client,
     query: fn(Sig, &[(&str, &str)]) -> Req,
     shown: impl Fn(&Answer) -> Vec<String>,
-    cases: &[(Sig, &[(&str, &str)], &[&str])],
+    cases: &[FilterCase<'_>],
 ) {
     for &(sig, filters, want) in cases {
         let params: Vec<_> = [("Size", "100")].iter().chain(filters).copied().collect();
@@ -141,7 +143,7 @@ async fn filters_select_records() {
     let f = Fixture::start(SEVEN, None).await;
     let c = f.client();
     // (signature, filters besides Size = 100, username/secret of what is served)
-    let cases: [(Sig, &[(&str, &str)], &[&str]); 4] = [
+    let cases: [FilterCase; 4] = [
         (
             Sig::V3,
             &[("Username", "dev")],
@@ -221,7 +223,7 @@ async fn permissions_are_paged_filtered_and_signed() {
         assert_eq!(all_results(&pages), sorted_rules(RULES), "{sig:?}");
     }
     // (signature, filters besides Size = 100, identity, type and topic of what is served)
-    let cases: [(Sig, &[(&str, &str)], &[&str]); 4] = [
+    let cases: [FilterCase; 4] = [
         // Identity alone: USER and CLIENT rules of that name.
         (
             Sig::V3,

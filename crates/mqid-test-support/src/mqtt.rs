@@ -1,5 +1,10 @@
 //! MQTT packets written byte by byte from the standard's layout (MQTT 3.1.1 and 5.0), for tests
-//! that send what a client library would not (or not in that order).
+//! that send what a client library would not (or not in that order), and the exchange of raw
+//! bytes with a broker.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
 
 /// A length-prefixed string (or binary data).
 pub fn mqtt_str(out: &mut Vec<u8>, s: &[u8]) {
@@ -92,6 +97,28 @@ pub fn publish_qos0(topic: &str, payload: &[u8]) -> Vec<u8> {
     mqtt_str(&mut p, topic.as_bytes());
     p.extend_from_slice(payload);
     packet(0x30, p)
+}
+
+/// Connects to `addr`, writes `bytes`, and returns what came back before the peer closed (or
+/// reset) the connection or `wait` passed without a byte, and whether the peer closed it.
+/// Blocking: from async code, call it through `spawn_blocking`.
+pub fn exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false; // still open
+            }
+            Err(_) => break true,
+        }
+    };
+    (got, closed)
 }
 
 #[cfg(test)]

@@ -78,18 +78,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// Writes `bytes`, returns what came back before the peer closed (or `wait` passed) and
 /// whether it closed.
 pub async fn exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> (Vec<u8>, bool) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(bytes).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 512];
-    let closed = loop {
-        match tokio::time::timeout(wait, s.read(&mut buf)).await {
-            Ok(Ok(0)) => break true,
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
-            Ok(Err(_)) => break true,
-            Err(_) => break false,
-        }
-    };
-    (got, closed)
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || mqid_test_support::mqtt::exchange(addr, &bytes, wait))
+        .await
+        .unwrap()
 }
