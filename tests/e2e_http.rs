@@ -65,13 +65,21 @@ fn start_in(dir: tempfile::TempDir, http_extra: &str, auth: &str, env: &[(&str, 
         ),
     )
     .unwrap();
+    // Debug level: the password check below covers every line mqid can write.
+    let env = [&[("RUST_LOG", "debug")][..], env].concat();
+    let s = serve_http(dir, port, &env);
+    eventually(10, "/healthz answers 200", || s.get("/healthz").0 == 200);
+    s
+}
+
+/// `mqid serve` on `dir/mqid.toml` (`MQID_HTTP_TOKEN` unset, then `env`), its log in
+/// `dir/mqid.log`; once its HTTP port accepts connections.
+fn serve_http(dir: tempfile::TempDir, port: u16, env: &[(&str, &str)]) -> Server {
     let log = dir.path().join("mqid.log");
     let mut cmd = mqid();
     cmd.arg("serve")
         .arg("--config")
-        .arg(&config)
-        // Debug level: the password check below covers every line mqid can write.
-        .env("RUST_LOG", "debug")
+        .arg(dir.path().join("mqid.toml"))
         .env_remove("MQID_HTTP_TOKEN")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
@@ -80,14 +88,12 @@ fn start_in(dir: tempfile::TempDir, http_extra: &str, auth: &str, env: &[(&str, 
     }
     let mut child = cmd.spawn().expect("spawn mqid serve");
     wait_for_port(port, &mut child, &log);
-    let s = Server {
+    Server {
         port,
         child,
         dir,
         client: reqwest::Client::new(),
-    };
-    eventually(10, "/healthz answers 200", || s.get("/healthz").0 == 200);
-    s
+    }
 }
 
 /// (status, content type, X-Mqid-Reason, body)
@@ -748,25 +754,14 @@ fn healthz_is_503_and_everything_refused_before_an_index_is_in_force() {
         ),
     )
     .unwrap();
-    let log = dir.path().join("mqid.log");
-    let mut child = mqid()
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tHealthzKeyId")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "healthz-key-secret")
-        .env_remove("MQID_HTTP_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, &mut child, &log);
-    let s = Server {
-        port,
-        child,
+    let s = serve_http(
         dir,
-        client: reqwest::Client::new(),
-    };
+        port,
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tHealthzKeyId"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "healthz-key-secret"),
+        ],
+    );
     let r = s.get("/healthz");
     assert_eq!((r.0, r.2.as_str()), (503, "not_ready"), "{r:?}");
     assert_emqx_denies(&s, ("dev-1", "fleet", "fleet-secret"), "not_ready");
