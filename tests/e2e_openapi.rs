@@ -251,15 +251,7 @@ fn sync_command_against_the_emulator_command() {
     );
     let config = write_config(dir.path(), &auth_toml(&endpoint, "signature = \"v1\"\n"));
     let out_file = dir.path().join("pulled.json");
-    let out = mqid()
-        .args(["sync", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out_file)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", AK_SECRET)
-        .output()
-        .unwrap();
+    let out = sync_command(&config, &[("--out", &out_file)], (AK_ID, AK_SECRET));
     let _ = emu.kill();
     let _ = emu.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);

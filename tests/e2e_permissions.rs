@@ -282,29 +282,10 @@ fn write_cloud(dir: &Path, rules: &str) {
     std::fs::write(dir.join("cloud-permissions.json"), rules).unwrap();
 }
 
-fn sync(config: &Path, args: &[&Path]) -> Output {
-    let mut cmd = mqid();
-    cmd.arg("sync").arg("--config").arg(config);
-    for pair in args.chunks(2) {
-        cmd.arg(pair[0]).arg(pair[1]);
-    }
-    cmd.env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", AK_SECRET)
-        .output()
-        .unwrap()
-}
-
 /// `mqid sync --out ids_out --permissions-out rules_out`.
 fn sync_out(config: &Path, ids_out: &Path, rules_out: &Path) -> Output {
-    sync(
-        config,
-        &[
-            Path::new("--out"),
-            ids_out,
-            Path::new("--permissions-out"),
-            rules_out,
-        ],
-    )
+    let args = [("--out", ids_out), ("--permissions-out", rules_out)];
+    sync_command(config, &args, (AK_ID, AK_SECRET))
 }
 
 #[test]
@@ -378,7 +359,7 @@ fn openapi_source_pages_the_rules_and_sync_writes_them() {
         dir.path(),
         &openapi_auth(&cloud.endpoint(), "snapshot = \"state/snapshot.json\"\n"),
     );
-    let o = sync(&config, &[]);
+    let o = sync_command(&config, &[], (AK_ID, AK_SECRET));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     std::fs::write(dir.path().join("cloud-permissions.json"), "[]").unwrap();
     let before = cloud.requests();
@@ -404,7 +385,7 @@ fn openapi_source_pages_the_rules_and_sync_writes_them() {
         stderr(&o)
     );
     // The next pass brings the cloud's rules, now none at all: everything is refused.
-    let o = sync(&config, &[]);
+    let o = sync_command(&config, &[], (AK_ID, AK_SECRET));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let o = check(&config, "fleet", "dev-1", "--publish", "fleet/1/up");
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));

@@ -137,6 +137,20 @@ pub fn emulator_process(
     (emu, format!("http://127.0.0.1:{port}"))
 }
 
+/// `mqid sync --config config` with the (flag, path) pairs `args`, the AccessKey `access_key`
+/// (id, secret) in the environment.
+pub fn sync_command(config: &Path, args: &[(&str, &Path)], access_key: (&str, &str)) -> Output {
+    let mut cmd = mqid();
+    cmd.arg("sync").arg("--config").arg(config);
+    for (flag, path) in args {
+        cmd.arg(flag).arg(path);
+    }
+    cmd.env("ALIBABA_CLOUD_ACCESS_KEY_ID", access_key.0)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", access_key.1)
+        .output()
+        .unwrap()
+}
+
 /// `mqid bench <args> --json` (dev-tools): asserts that it succeeded, returns its report.
 pub fn bench_json(args: &[&str]) -> serde_json::Value {
     let out = mqid_dev_tools()
