@@ -51,6 +51,7 @@ mod faults;
 mod server;
 mod store;
 mod token;
+pub mod verify;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,7 +63,6 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use api::API_VERSION;
 pub use auth::MAX_CLOCK_SKEW;
 pub use faults::{AnswerFault, FaultControl, Faults, HUGE_BODY_BYTES, STALL};
 

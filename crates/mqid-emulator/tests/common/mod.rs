@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use mqid_emulator::{Emulator, EmulatorConfig};
-use mqid_sync::openapi::sign;
+use mqid_sync::openapi::sign::{self, borrowed};
 use serde_json::Value;
 
 pub const AK_ID: &str = "LTAI5tEmulatorTestKey";
@@ -227,7 +227,7 @@ impl Client {
         let body = if r.form.is_empty() {
             Vec::new()
         } else {
-            sign::canonical_query(&r.form).into_bytes()
+            sign::canonical_query(&borrowed(&r.form)).into_bytes()
         };
         match r.sig {
             Sig::V3 => {
@@ -253,8 +253,8 @@ impl Client {
                     &r.secret,
                     r.method,
                     &r.path,
-                    &r.params,
-                    &headers,
+                    &borrowed(&r.params),
+                    &borrowed(&headers),
                     &sign::sha256_hex(&body),
                 );
                 headers.push(("authorization".to_owned(), auth));
@@ -285,7 +285,7 @@ impl Client {
                 }
                 let mut all = query.clone();
                 all.extend(r.form.iter().cloned());
-                let signature = sign::v1_signature(&r.secret, r.method, &all);
+                let signature = sign::v1_signature(&r.secret, r.method, &borrowed(&all));
                 query.push(("Signature".to_owned(), signature));
                 let mut headers = Vec::new();
                 if !body.is_empty() {
@@ -309,7 +309,7 @@ impl Client {
         let mut url = format!("http://{}{}", self.addr, s.path);
         if !s.query.is_empty() {
             url.push('?');
-            url.push_str(&sign::canonical_query(&s.query));
+            url.push_str(&sign::canonical_query(&borrowed(&s.query)));
         }
         let method = reqwest::Method::from_bytes(s.method.as_bytes()).unwrap();
         let mut rb = self.http.request(method, url);

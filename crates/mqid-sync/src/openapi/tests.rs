@@ -1,6 +1,6 @@
 //! The client against a minimal local HTTP server written here (one request per connection,
-//! `Connection: close`). The server checks every signature with the [`sign`] functions, as the
-//! real service would, and answers `SignatureDoesNotMatch` when one is wrong.
+//! `Connection: close`). The server checks every signature with the emulator's verifier
+//! (`mqid_emulator::verify`, over the [`sign`] functions), as the real service would, and answers `SignatureDoesNotMatch` when one is wrong.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mqid_core::Secret;
+use mqid_emulator::verify;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -102,7 +103,7 @@ impl Server {
                         .collect();
                     let req = Req {
                         path: path.to_owned(),
-                        query: sign::parse_query(raw_query),
+                        query: verify::parse_query(raw_query),
                         headers,
                     };
                     let resp = handler(&req);
@@ -185,7 +186,7 @@ fn check_request(r: &Req) -> Option<Resp> {
     match r.header("authorization") {
         Some(auth) => {
             // V3.
-            let Ok(a) = sign::V3Authorization::parse(auth) else {
+            let Ok(a) = verify::V3Authorization::parse(auth) else {
                 return Some(sig_mismatch("malformed Authorization"));
             };
             let expected_signed = [
@@ -203,7 +204,7 @@ fn check_request(r: &Req) -> Option<Resp> {
                 || r.header("x-acs-content-sha256") != Some(sign::EMPTY_SHA256_HEX)
                 || r.header("x-acs-security-token") != Some(TOKEN)
                 || r.header("x-acs-date")
-                    .and_then(sign::parse_timestamp)
+                    .and_then(verify::parse_timestamp)
                     .is_none()
             {
                 return Some(sig_mismatch("headers"));
@@ -212,8 +213,8 @@ fn check_request(r: &Req) -> Option<Resp> {
                 AK_SECRET,
                 "GET",
                 &r.path,
-                &r.query,
-                &r.headers,
+                &sign::borrowed(&r.query),
+                &sign::borrowed(&r.headers),
                 sign::EMPTY_SHA256_HEX,
             ) {
                 return Some(sig_mismatch("V3"));
@@ -226,7 +227,7 @@ fn check_request(r: &Req) -> Option<Resp> {
                 || r.param("SecurityToken") != Some(TOKEN)
                 || r.param("SignatureMethod") != Some("HMAC-SHA1")
                 || r.param("Format") != Some("JSON")
-                || !sign::v1_verify(AK_SECRET, "GET", &r.query)
+                || !verify::v1_verify(AK_SECRET, "GET", &sign::borrowed(&r.query))
             {
                 return Some(sig_mismatch("V1"));
             }
