@@ -11,7 +11,7 @@ use mqid_core::{Index, SharedIndex, StaleGate};
 use mqid_http::{Decider, HttpConfig, Leader, State, Token};
 use mqid_sync::follower::Follower;
 use mqid_sync::health::SyncHealth;
-use mqid_sync::{apply, AuthConfig, Loaded, Origin};
+use mqid_sync::{apply, AuthConfig, FollowerConfig, Loaded, Origin};
 
 use super::serve::Source;
 
@@ -94,11 +94,7 @@ pub fn run_alone(auth: AuthConfig, http: HttpConfig) -> Result<ExitCode> {
     }
 }
 
-fn follower(auth: &AuthConfig) -> Result<Follower> {
-    let config = auth
-        .follower
-        .as_ref()
-        .expect("validated: [auth.follower] is set");
+fn follower(config: &FollowerConfig, auth: &AuthConfig) -> Result<Follower> {
     let token = match &config.token_file {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -110,19 +106,20 @@ fn follower(auth: &AuthConfig) -> Result<Follower> {
             .ok()
             .map(|t| t.trim().to_owned()),
     };
-    Ok(Follower::new(config, token)?.with_guard(auth.guard()))
+    Ok(Follower::new(config, token)?.with_guard(auth.guard))
 }
 
 /// `[auth] source = "follower"`: the own last-good copy if there is one (then a poll at once),
 /// else one successful poll of the leader before anything is served.
 pub(super) fn follower_source(
+    config: &FollowerConfig,
     auth: &AuthConfig,
     shared: &Arc<SharedIndex>,
     rt: tokio::runtime::Runtime,
 ) -> Result<Source> {
-    let mut follower = follower(auth)?;
+    let mut follower = follower(config, auth)?;
     let own = follower.load_own().filter(|loaded| {
-        let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+        let refused = auth.guard.check(&shared.load_full(), &loaded.identities);
         if let Err(e) = &refused {
             tracing::error!("{}: {e}; starting without it", loaded.origin);
         }
@@ -161,8 +158,8 @@ pub(super) fn follower_source(
 }
 
 /// What a follower holds now, for commands that do not serve: its own copy, else one poll.
-pub fn follower_current_set(auth: &AuthConfig) -> Result<Loaded> {
-    let mut follower = follower(auth)?;
+pub fn follower_current_set(config: &FollowerConfig, auth: &AuthConfig) -> Result<Loaded> {
+    let mut follower = follower(config, auth)?;
     if let Some(loaded) = follower.load_own() {
         return Ok(loaded);
     }

@@ -12,7 +12,7 @@ use mqid_rumqttd::edge::{DenyAction, Edge, EdgeCounts, EdgeOptions};
 use mqid_rumqttd::Authenticator;
 use mqid_sync::health::{publish_index_metrics, SyncHealth};
 use mqid_sync::refresh::{load_snapshot_for, Refresher};
-use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
+use mqid_sync::{apply, file, AuthConfig, Origin, SourceConfig};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
@@ -167,14 +167,14 @@ pub(super) fn start_source(
     gate: &Arc<StaleGate>,
 ) -> Result<Source> {
     let rt = runtime()?;
-    match auth.source {
-        SourceKind::File => {
-            let files = file::Files::from_config(auth);
-            let watcher = file::Watcher::for_files(files.clone()).with_guard(auth.guard());
-            let loaded = files.load_guarded(&auth.guard(), &shared.load_full())?;
+    match &auth.source {
+        SourceConfig::File(f) => {
+            let files = file::Files::from_config(f);
+            let watcher = file::Watcher::for_files(files.clone()).with_guard(auth.guard);
+            let loaded = files.load_guarded(&auth.guard, &shared.load_full())?;
             let origin = loaded.origin.clone();
             apply(shared, loaded);
-            let every = Duration::from_millis(auth.watch_interval_ms);
+            let every = f.watch_interval;
             let shared = shared.clone();
             Ok(Source {
                 origin,
@@ -182,12 +182,8 @@ pub(super) fn start_source(
                 health: None,
             })
         }
-        SourceKind::Follower => super::http::follower_source(auth, shared, rt),
-        SourceKind::Openapi => {
-            let api = auth
-                .openapi
-                .as_ref()
-                .expect("validated: [auth.openapi] is set");
+        SourceConfig::Follower(f) => super::http::follower_source(f, auth, shared, rt),
+        SourceConfig::Openapi(api) => {
             let client = super::openapi_client(api)?;
             let health = Arc::new(SyncHealth::new(api, client.counters(), gate.clone()));
             let refresher = Refresher {
@@ -196,10 +192,10 @@ pub(super) fn start_source(
                 snapshot: api.snapshot.clone(),
                 every: Duration::from_secs(api.refresh_secs),
                 health: health.clone(),
-                guard: auth.guard(),
+                guard: auth.guard,
             };
             let from_snapshot = load_snapshot_for(api).filter(|loaded| {
-                let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
+                let refused = auth.guard.check(&shared.load_full(), &loaded.identities);
                 if let Err(e) = &refused {
                     tracing::error!("{}: {e}; starting without it", loaded.origin);
                 }

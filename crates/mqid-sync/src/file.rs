@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use mqid_core::{Index, SharedIndex};
 
 use crate::guard::{Guard, Refused};
-use crate::{apply, AuthConfig, Loaded, Origin};
+use crate::{apply, FileSource, Loaded, Origin};
 
 /// The files of the file source: the identities and, when configured, the topic rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,21 +24,16 @@ pub struct Files {
 }
 
 impl Files {
-    /// The files of a validated `[auth]` with `source = "file"`. Without a rules file, says once
-    /// (INFO) that topic permissions are not enforced: call it once, at start-up.
-    pub fn from_config(auth: &AuthConfig) -> Files {
-        let identities = auth.file.clone().expect("validated: file is set");
-        let permissions = auth.permissions.file.clone();
-        if permissions.is_none() {
+    /// The files of `[auth]` with `source = "file"`. Without a rules file, says once (INFO)
+    /// that topic permissions are not enforced: call it once, at start-up.
+    pub fn from_config(source: &FileSource) -> Files {
+        if source.files.permissions.is_none() {
             tracing::info!(
                 "no [auth] permissions file: topic permissions are not enforced (any admitted \
                  client may publish and subscribe to any topic)"
             );
         }
-        Files {
-            identities,
-            permissions,
-        }
+        source.files.clone()
     }
 
     /// Only an identities file: no topic rules.

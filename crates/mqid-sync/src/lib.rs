@@ -27,8 +27,8 @@ use mqid_core::{
 };
 
 pub use config::{
-    AuthConfig, DenyAction, FollowerConfig, LimitsConfig, OnStale, OpenApiConfig,
-    PermissionsConfig, SignatureVersion, SourceKind,
+    AuthConfig, AuthTable, DenyAction, FileSource, FollowerConfig, OnStale, OpenApiConfig,
+    PermissionsConfig, SignatureVersion, SourceConfig,
 };
 
 /// Where a [`Loaded`] set came from, for the log line that says what is in force.
