@@ -35,13 +35,56 @@ pub const REMINDER: Duration = Duration::from_secs(300);
 /// Distinct error codes kept as metric labels; the rest are counted as `other`.
 const MAX_CODES: usize = 32;
 
+/// The last good pass: at the instant `at`, it was `age` old (zero for a pass that just
+/// completed; a snapshot's age at start-up).
+#[derive(Clone, Copy, Debug)]
+struct LastGood {
+    at: Instant,
+    age: Duration,
+}
+
+impl LastGood {
+    fn age_at(self, now: Instant) -> Duration {
+        self.age + now.saturating_duration_since(self.at)
+    }
+}
+
+/// Where the index stands against `max_staleness`. [`SyncHealth::watch`] makes the transitions
+/// (and logs each); a good pass only moves `last_good`.
+#[derive(Clone, Copy, Debug, Default)]
+enum Staleness {
+    /// No good pass and no snapshot yet: nothing to be stale.
+    #[default]
+    NeverSynced,
+    Fresh { last_good: LastGood },
+    /// Stale since `since`; the last warning was logged at `warned_at`.
+    Stale {
+        last_good: LastGood,
+        since: Instant,
+        warned_at: Instant,
+    },
+}
+
+impl Staleness {
+    fn last_good(&self) -> Option<LastGood> {
+        match *self {
+            Staleness::NeverSynced => None,
+            Staleness::Fresh { last_good } | Staleness::Stale { last_good, .. } => Some(last_good),
+        }
+    }
+
+    /// A good pass (or a snapshot) at `last_good`; staleness itself is left to `watch`.
+    fn synced(&mut self, new: LastGood) {
+        match self {
+            Staleness::NeverSynced => *self = Staleness::Fresh { last_good: new },
+            Staleness::Fresh { last_good } | Staleness::Stale { last_good, .. } => *last_good = new,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// `(at, age at that instant)` of the last good pass; `None` before any.
-    last_good: Option<(Instant, Duration)>,
-    stale: bool,
-    stale_since: Option<Instant>,
-    warned_at: Option<Instant>,
+    staleness: Staleness,
     failed_by_code: BTreeMap<String, u64>,
     durations: Vec<f64>,
     last_duration: Option<Duration>,
@@ -92,7 +135,10 @@ impl SyncHealth {
         let age = SystemTime::now()
             .duration_since(synced_at)
             .unwrap_or_default();
-        self.state().last_good = Some((Instant::now(), age));
+        self.state().staleness.synced(LastGood {
+            at: Instant::now(),
+            age,
+        });
         self.watch(Instant::now());
     }
 
@@ -101,7 +147,10 @@ impl SyncHealth {
         self.passes_ok.fetch_add(1, Relaxed);
         {
             let mut st = self.state();
-            st.last_good = Some((Instant::now(), Duration::ZERO));
+            st.staleness.synced(LastGood {
+                at: Instant::now(),
+                age: Duration::ZERO,
+            });
             st.last_duration = Some(stats.duration);
             if st.durations.len() < 1024 {
                 st.durations.push(stats.duration.as_secs_f64());
@@ -130,13 +179,14 @@ impl SyncHealth {
     /// How long ago the last good pass completed, at `now`; `None` before any.
     pub fn age(&self, now: Instant) -> Option<Duration> {
         self.state()
-            .last_good
-            .map(|(at, age)| age + now.saturating_duration_since(at))
+            .staleness
+            .last_good()
+            .map(|g| g.age_at(now))
     }
 
     /// Whether the index is stale right now.
     pub fn is_stale(&self) -> bool {
-        self.state().stale
+        matches!(self.state().staleness, Staleness::Stale { .. })
     }
 
     /// Re-evaluates staleness at `now`: logs a change once (and a reminder every [`REMINDER`]
@@ -147,64 +197,76 @@ impl SyncHealth {
             return false;
         };
         let mut st = self.state();
-        let Some(age) = st
-            .last_good
-            .map(|(at, age)| age + now.saturating_duration_since(at))
-        else {
-            return false;
-        };
-        let stale = age > max;
         let refuse = self.on_stale == OnStale::Refuse;
-        if stale && !st.stale {
-            st.stale = true;
-            st.stale_since = Some(now);
-            st.warned_at = Some(now);
-            if refuse {
-                self.gate.set_refusing(true);
-            }
-            tracing::error!(
-                age_secs = age.as_secs(),
-                max_staleness_secs = max.as_secs(),
-                on_stale = self.policy(),
-                "the index is STALE: no OpenAPI pass has succeeded for {} s (max_staleness_secs = {}); {}",
-                age.as_secs(),
-                max.as_secs(),
-                self.consequence()
-            );
-        } else if stale
-            && st
-                .warned_at
-                .is_some_and(|w| now.duration_since(w) >= REMINDER)
-        {
-            st.warned_at = Some(now);
-            tracing::error!(
-                age_secs = age.as_secs(),
-                max_staleness_secs = max.as_secs(),
-                on_stale = self.policy(),
-                "the index is still STALE: no OpenAPI pass has succeeded for {} s; {}",
-                age.as_secs(),
-                self.consequence()
-            );
-        } else if !stale && st.stale {
-            st.stale = false;
-            st.warned_at = None;
-            let was = st
-                .stale_since
-                .take()
-                .map_or(0, |s| now.saturating_duration_since(s).as_secs());
-            if refuse {
-                self.gate.set_refusing(false);
-            }
-            tracing::info!(
-                stale_for_secs = was,
-                "the index is fresh again: an OpenAPI pass succeeded after {was} s of staleness{}",
-                if refuse {
-                    "; CONNECTs are decided again"
-                } else {
-                    ""
+        let (stale, next) = match st.staleness {
+            Staleness::NeverSynced => return false,
+            Staleness::Fresh { last_good } => {
+                let age = last_good.age_at(now);
+                if age <= max {
+                    return false;
                 }
-            );
-        }
+                if refuse {
+                    self.gate.set_refusing(true);
+                }
+                tracing::error!(
+                    age_secs = age.as_secs(),
+                    max_staleness_secs = max.as_secs(),
+                    on_stale = self.policy(),
+                    "the index is STALE: no OpenAPI pass has succeeded for {} s (max_staleness_secs = {}); {}",
+                    age.as_secs(),
+                    max.as_secs(),
+                    self.consequence()
+                );
+                let next = Staleness::Stale {
+                    last_good,
+                    since: now,
+                    warned_at: now,
+                };
+                (true, next)
+            }
+            Staleness::Stale {
+                last_good,
+                since,
+                warned_at,
+            } => {
+                let age = last_good.age_at(now);
+                if age > max {
+                    if now.saturating_duration_since(warned_at) < REMINDER {
+                        return true;
+                    }
+                    tracing::error!(
+                        age_secs = age.as_secs(),
+                        max_staleness_secs = max.as_secs(),
+                        on_stale = self.policy(),
+                        "the index is still STALE: no OpenAPI pass has succeeded for {} s; {}",
+                        age.as_secs(),
+                        self.consequence()
+                    );
+                    let next = Staleness::Stale {
+                        last_good,
+                        since,
+                        warned_at: now,
+                    };
+                    (true, next)
+                } else {
+                    let was = now.saturating_duration_since(since).as_secs();
+                    if refuse {
+                        self.gate.set_refusing(false);
+                    }
+                    tracing::info!(
+                        stale_for_secs = was,
+                        "the index is fresh again: an OpenAPI pass succeeded after {was} s of staleness{}",
+                        if refuse {
+                            "; CONNECTs are decided again"
+                        } else {
+                            ""
+                        }
+                    );
+                    (false, Staleness::Fresh { last_good })
+                }
+            }
+        };
+        st.staleness = next;
         stale
     }
 
@@ -282,15 +344,12 @@ impl SyncHealth {
                 .iter()
                 .map(|(c, n)| (c.clone(), *n))
                 .collect();
-            let age = st
-                .last_good
-                .map(|(at, age)| age + now.saturating_duration_since(at));
             (
                 codes,
                 std::mem::take(&mut st.durations),
                 st.last_duration,
-                age,
-                st.stale,
+                st.staleness.last_good().map(|g| g.age_at(now)),
+                matches!(st.staleness, Staleness::Stale { .. }),
             )
         };
         for (code, n) in codes {
