@@ -7,6 +7,7 @@
 //! `Loaded` at all: the index in force stays as it was.
 #![forbid(unsafe_code)]
 
+mod backoff;
 pub mod config;
 pub mod file;
 pub mod follower;
