@@ -13,7 +13,7 @@ use mqid_sync::follower::Follower;
 use mqid_sync::health::SyncHealth;
 use mqid_sync::{apply, AuthConfig, FollowerConfig, Loaded, Origin};
 
-use super::serve::Source;
+use super::serve::StartedSource;
 
 /// The OpenAPI source's health, once known: the leader's `/snapshot` stamps its set with the
 /// time of the last good pass.
@@ -116,7 +116,7 @@ pub(super) fn follower_source(
     auth: &AuthConfig,
     shared: &Arc<SharedIndex>,
     rt: tokio::runtime::Runtime,
-) -> Result<Source> {
+) -> Result<StartedSource> {
     let mut follower = follower(config, auth)?;
     let own = follower.load_own().filter(|loaded| {
         let refused = auth.guard.check(&shared.load_full(), &loaded.identities);
@@ -150,7 +150,7 @@ pub(super) fn follower_source(
         }
     };
     let shared = shared.clone();
-    Ok(Source {
+    Ok(StartedSource {
         origin,
         refresher: Box::new(move || rt.block_on(follower.run(shared, first_after))),
         health: None,

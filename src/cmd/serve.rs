@@ -73,7 +73,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         .context("cannot start the refresher thread")?;
     // Staleness and metrics: once a second, on a thread of their own, so that neither a long
     // pass nor a connection can hold them up.
-    let watcher = Watcher {
+    let housekeeping = Housekeeping {
         health: source.health.clone(),
         shared: shared.clone(),
         authenticator,
@@ -82,8 +82,8 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     };
     std::thread::Builder::new()
         .name("mqid-watch".into())
-        .spawn(move || watcher.run())
-        .context("cannot start the watcher thread")?;
+        .spawn(move || housekeeping.run())
+        .context("cannot start the staleness and metrics thread")?;
 
     for (key, name, addr) in edge.listeners() {
         tracing::info!(listener = %key, %name, %addr, "listening");
@@ -114,7 +114,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
 type Background = Box<dyn FnOnce() + Send>;
 
 /// What [`start_source`] loaded and what keeps it current.
-pub(super) struct Source {
+pub(super) struct StartedSource {
     /// Where the index in force at start-up came from.
     pub(super) origin: Origin,
     /// Runs the refresher or the file watcher; never returns.
@@ -124,7 +124,7 @@ pub(super) struct Source {
 }
 
 /// Once a second: checks staleness and publishes metrics.
-struct Watcher {
+struct Housekeeping {
     health: Option<Arc<SyncHealth>>,
     shared: Arc<SharedIndex>,
     authenticator: Arc<Authenticator>,
@@ -133,7 +133,7 @@ struct Watcher {
     publish: bool,
 }
 
-impl Watcher {
+impl Housekeeping {
     fn run(self) {
         loop {
             std::thread::sleep(Duration::from_secs(1));
@@ -165,7 +165,7 @@ pub(super) fn start_source(
     auth: &AuthConfig,
     shared: &Arc<SharedIndex>,
     gate: &Arc<StaleGate>,
-) -> Result<Source> {
+) -> Result<StartedSource> {
     let rt = runtime()?;
     match &auth.source {
         SourceConfig::File(f) => {
@@ -176,7 +176,7 @@ pub(super) fn start_source(
             apply(shared, loaded);
             let every = f.watch_interval;
             let shared = shared.clone();
-            Ok(Source {
+            Ok(StartedSource {
                 origin,
                 refresher: Box::new(move || rt.block_on(watcher.run(shared, every))),
                 health: None,
@@ -229,7 +229,7 @@ pub(super) fn start_source(
                     (origin, refresher.every)
                 }
             };
-            Ok(Source {
+            Ok(StartedSource {
                 origin,
                 refresher: Box::new(move || rt.block_on(refresher.run(first_after))),
                 health: Some(health),

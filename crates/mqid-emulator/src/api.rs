@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use crate::auth::{self, Credentials, Nonces, Received, Style};
 use crate::body::AnswerBody;
 use crate::error::ApiError;
-use crate::faults::{AnswerFault, FaultControl, Verdict, HUGE_BODY_BYTES, STALL};
-use crate::store::{Kind, Records, Source};
+use crate::faults::{AnswerFault, FaultControl, RequestFault, HUGE_BODY_BYTES, STALL};
+use crate::store::{Kind, Records, ServedFile};
 use crate::token;
 use mqid_sync::openapi::API_VERSION;
 
@@ -45,9 +45,9 @@ pub(crate) struct State {
     pub creds: Credentials,
     pub nonces: Nonces,
     pub instance_id: String,
-    pub identities: Arc<Source>,
-    pub blacklist: Option<Arc<Source>>,
-    pub permissions: Option<Arc<Source>>,
+    pub identities: Arc<ServedFile>,
+    pub blacklist: Option<Arc<ServedFile>>,
+    pub permissions: Option<Arc<ServedFile>>,
     pub faults: FaultControl,
 }
 
@@ -119,13 +119,13 @@ pub(crate) async fn handle(
         .unwrap_or("onsmqtt.local")
         .to_owned();
     let injected = match verdict {
-        Verdict::Pass => None,
-        Verdict::Drop => {
+        RequestFault::Pass => None,
+        RequestFault::Drop => {
             tracing::info!("fault injection: dropping the connection");
             return Err(Dropped);
         }
-        Verdict::Unavailable => Some(ApiError::service_unavailable()),
-        Verdict::Throttle {
+        RequestFault::Unavailable => Some(ApiError::service_unavailable()),
+        RequestFault::Throttle {
             status,
             time_left_ms,
         } => Some(ApiError::throttled(status, time_left_ms)),

@@ -128,13 +128,16 @@ fn state(cfg: EmulatorConfig, faults: FaultControl) -> Arc<api::State> {
         },
         nonces: auth::Nonces::default(),
         instance_id: cfg.instance_id,
-        identities: Arc::new(store::Source::new(cfg.identities, store::Kind::Identities)),
+        identities: Arc::new(store::ServedFile::new(
+            cfg.identities,
+            store::Kind::Identities,
+        )),
         blacklist: cfg
             .blacklist
-            .map(|p| Arc::new(store::Source::new(p, store::Kind::Blacklist))),
+            .map(|p| Arc::new(store::ServedFile::new(p, store::Kind::Blacklist))),
         permissions: cfg
             .permissions
-            .map(|p| Arc::new(store::Source::new(p, store::Kind::Permissions))),
+            .map(|p| Arc::new(store::ServedFile::new(p, store::Kind::Permissions))),
         faults,
     })
 }

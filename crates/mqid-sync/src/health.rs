@@ -56,7 +56,9 @@ enum Staleness {
     /// No good pass and no snapshot yet: nothing to be stale.
     #[default]
     NeverSynced,
-    Fresh { last_good: LastGood },
+    Fresh {
+        last_good: LastGood,
+    },
     /// Stale since `since`; the last warning was logged at `warned_at`.
     Stale {
         last_good: LastGood,
@@ -178,10 +180,7 @@ impl SyncHealth {
 
     /// How long ago the last good pass completed, at `now`; `None` before any.
     pub fn age(&self, now: Instant) -> Option<Duration> {
-        self.state()
-            .staleness
-            .last_good()
-            .map(|g| g.age_at(now))
+        self.state().staleness.last_good().map(|g| g.age_at(now))
     }
 
     /// Whether the index is stale right now.

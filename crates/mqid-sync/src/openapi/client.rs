@@ -8,14 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mqid_core::{parse_identities, parse_permissions, RawIdentity, RawPermission};
-use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::error::{classify, clip, describe_reqwest, ClientError, PassError, Transient, Verdict};
+use super::error::{
+    classify, describe_reqwest, ellipsize, ClientError, PassError, RetryClass, Transient,
+};
 use super::page::{parse_page, ErrorBody, RawBlack};
 use super::sign;
+use crate::backoff::Backoff;
+
 use super::{Credentials, ACTION_CONNECT_BLACK, ACTION_IDENTITY, ACTION_PERMISSION, API_VERSION};
 use crate::{Loaded, OpenApiConfig, Origin, SignatureVersion};
 
@@ -82,30 +85,6 @@ pub struct ApiCounters {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub pages: AtomicU64,
-}
-
-/// Back-off between retries: exponential with full jitter, `uniform(0, min(cap, base·2^(n-1)))`
-/// for the n-th retry of a request, but never less than the service's `TimeLeft` hint (itself
-/// capped by `max_hint`).
-#[derive(Clone, Copy, Debug)]
-struct Backoff {
-    base: Duration,
-    cap: Duration,
-    max_hint: Duration,
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32, hint: Option<Duration>) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.cap);
-        let jitter = Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..=exp.as_secs_f64()));
-        match hint {
-            Some(h) => jitter.max(h.min(self.max_hint)),
-            None => jitter,
-        }
-    }
 }
 
 /// Spaces the starts of requests at least `1 / max_requests_per_sec` apart, across passes and
@@ -502,25 +481,25 @@ impl Client {
         let message = err
             .message
             .as_deref()
-            .map(|m| clip(&self.credentials.scrub(m), 300));
+            .map(|m| ellipsize(&self.credentials.scrub(m), 300));
         match classify(status, err.code.as_deref()) {
-            Verdict::Retry => {
+            RetryClass::Retry => {
                 let mut what = format!("HTTP {status}");
                 if let Some(c) = &err.code {
-                    what.push_str(&format!(" {}", clip(c, 80)));
+                    what.push_str(&format!(" {}", ellipsize(c, 80)));
                 }
                 if let Some(m) = &message {
                     what.push_str(&format!(": {m:?}"));
                 }
                 Err(Failure::Transient(Transient(what), hint))
             }
-            Verdict::Fatal(hint) => Err(Failure::Fatal(PassError::Rejected {
+            RetryClass::Fatal(hint) => Err(Failure::Fatal(PassError::Rejected {
                 action,
                 page,
                 status,
-                code: err.code.as_deref().map(|c| clip(c, 80)),
+                code: err.code.as_deref().map(|c| ellipsize(c, 80)),
                 message,
-                request_id: err.request_id.as_deref().map(|r| clip(r, 80)),
+                request_id: err.request_id.as_deref().map(|r| ellipsize(r, 80)),
                 hint,
             })),
         }
@@ -665,24 +644,5 @@ mod tests {
             HeaderValue::from_static("TimeLeft: 1200"),
         );
         assert_eq!(time_left(&h), Some(Duration::from_millis(1200)));
-    }
-
-    #[test]
-    fn backoff_is_bounded_and_honours_hints() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(1),
-            max_hint: Duration::from_secs(5),
-        };
-        for attempt in 1..40 {
-            let d = b.delay(attempt, None);
-            assert!(d <= Duration::from_secs(1), "{attempt}: {d:?}");
-            assert!(d <= Duration::from_millis(100 << (attempt - 1).min(20)));
-        }
-        assert!(b.delay(1, Some(Duration::from_millis(700))) >= Duration::from_millis(700));
-        assert_eq!(
-            b.delay(1, Some(Duration::from_secs(3600))),
-            Duration::from_secs(5)
-        );
     }
 }

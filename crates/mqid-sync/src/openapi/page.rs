@@ -8,7 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::error::{clip, PageProblem};
+use super::error::{ellipsize, PageProblem};
 
 /// The part of a record of `QueryCustomAuthConnectBlack` that mqid reads (`PermitAction`, always
 /// `CONNECT`, is not).
@@ -109,7 +109,7 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
         let msg = redact_quoted(&inner.to_string());
         // The path holds the body's own keys (`at Data.<key>…` for a syntax error inside an
         // unknown field): scrubbed and clipped like any text the service sent.
-        PageProblem::Json(clip(
+        PageProblem::Json(ellipsize(
             &scrub(&if path.is_empty() || path == "." {
                 msg
             } else {
@@ -121,8 +121,8 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
     if env.success == Some(false) {
         let text = |v: Option<serde_json::Value>| match v {
             None => String::new(),
-            Some(serde_json::Value::String(s)) => clip(&scrub(&s), 300),
-            Some(other) => clip(&scrub(&other.to_string()), 300),
+            Some(serde_json::Value::String(s)) => ellipsize(&scrub(&s), 300),
+            Some(other) => ellipsize(&scrub(&other.to_string()), 300),
         };
         return Err(PageProblem::NotSuccess {
             code: text(env.code),
