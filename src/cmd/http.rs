@@ -118,13 +118,7 @@ pub(super) fn follower_source(
     rt: tokio::runtime::Runtime,
 ) -> Result<StartedSource> {
     let mut follower = follower(config, auth)?;
-    let own = follower.load_own().filter(|loaded| {
-        let refused = auth.guard.check(&shared.load_full(), &loaded.identities);
-        if let Err(e) = &refused {
-            tracing::error!("{}: {e}; starting without it", loaded.origin);
-        }
-        refused.is_ok()
-    });
+    let own = super::serve::start_from(follower.load_own(), auth, shared);
     let (origin, first_after) = match own {
         Some(loaded) => {
             let origin = loaded.origin.clone();

@@ -6,20 +6,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use mqid_core::{Index, SharedIndex, StaleGate};
 use mqid_rumqttd::edge::{DenyAction, Edge, EdgeCounts, EdgeOptions};
 use mqid_rumqttd::Authenticator;
-use mqid_sync::health::{publish_index_metrics, SyncHealth};
+use mqid_sync::health::SyncHealth;
 use mqid_sync::refresh::{load_snapshot_for, Refresher};
-use mqid_sync::{apply, file, AuthConfig, Origin, SourceConfig};
+use mqid_sync::{apply, file, AuthConfig, Loaded, Origin, SourceConfig};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     super::shutdown::install()?;
-    let Some(broker_config) = config.broker else {
-        let http = config.http.expect("validated: [broker] or [http]");
-        return super::http::run_alone(config.auth, http);
+    let broker_config = match (config.broker, &config.http) {
+        (Some(broker), _) => broker,
+        (None, Some(http)) => return super::http::run_alone(config.auth, http.clone()),
+        (None, None) => bail!("nothing to serve: neither [broker] nor [http]"),
     };
     // What the edge cannot honour is refused before anything is loaded or bound.
     mqid_rumqttd::edge::check(&broker_config).context("the broker was not started")?;
@@ -141,15 +142,27 @@ impl Housekeeping {
                 h.watch(Instant::now());
             }
             if self.publish {
-                self.authenticator.publish_metrics();
+                crate::metrics::publish(&self.authenticator, &self.shared, self.health.as_deref());
                 self.edge.publish();
-                publish_index_metrics(&self.shared);
-                if let Some(h) = &self.health {
-                    h.publish_metrics();
-                }
             }
         }
     }
+}
+
+/// A saved set to start from (a snapshot, a follower's own copy), if the guard lets it replace
+/// the index in force; a refused one is logged and left out.
+pub(super) fn start_from(
+    saved: Option<Loaded>,
+    auth: &AuthConfig,
+    shared: &SharedIndex,
+) -> Option<Loaded> {
+    saved.filter(|loaded| {
+        let refused = auth.guard.check(&shared.load_full(), &loaded.identities);
+        if let Err(e) = &refused {
+            tracing::error!("{}: {e}; starting without it", loaded.origin);
+        }
+        refused.is_ok()
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -194,13 +207,7 @@ pub(super) fn start_source(
                 health: health.clone(),
                 guard: auth.guard,
             };
-            let from_snapshot = load_snapshot_for(api).filter(|loaded| {
-                let refused = auth.guard.check(&shared.load_full(), &loaded.identities);
-                if let Err(e) = &refused {
-                    tracing::error!("{}: {e}; starting without it", loaded.origin);
-                }
-                refused.is_ok()
-            });
+            let from_snapshot = start_from(load_snapshot_for(api), auth, shared);
             let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
                     // Serve from the snapshot at once; the first pass brings it up to date. Its

@@ -54,7 +54,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 mod config;
-pub use config::{LimitsConfig, LimitsError};
+pub use config::{InvalidSetting, LimitsConfig};
 
 /// The limiter's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mqid_core::limit::LimitsConfig;
+use mqid_core::limit::{InvalidSetting, LimitsConfig};
 use serde::Deserialize;
 
 /// `source = ...`: which source the table's other keys are for.
@@ -278,19 +278,13 @@ fn default_follow_secs() -> u64 {
     10
 }
 
-/// A configuration value that cannot work, named by its key.
+/// An `[auth]` value that cannot work, named by its key.
 #[derive(Debug, thiserror::Error)]
-#[error("[auth] {key}: {problem}")]
-pub struct ConfigError {
-    pub key: &'static str,
-    pub problem: String,
-}
+#[error("[auth] {0}")]
+pub struct ConfigError(#[from] pub InvalidSetting);
 
 fn bad(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key,
-        problem: problem.into(),
-    }
+    ConfigError(InvalidSetting::new(key, problem))
 }
 
 impl AuthTable {

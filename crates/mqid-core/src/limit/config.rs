@@ -6,18 +6,21 @@ use serde::Deserialize;
 
 use super::{Limits, MAX_FAILURES};
 
-/// A `[auth.limits]` value that cannot work: its key (`limits.max_failures`, …) and why.
+/// A configuration value that cannot work: its key (`limits.max_failures`, …) and why. (Also
+/// what `mqid_sync`'s `[auth]` errors carry.)
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {problem}")]
-pub struct LimitsError {
+pub struct InvalidSetting {
     pub key: &'static str,
     pub problem: String,
 }
 
-fn bad(key: &'static str, problem: impl Into<String>) -> LimitsError {
-    LimitsError {
-        key,
-        problem: problem.into(),
+impl InvalidSetting {
+    pub fn new(key: &'static str, problem: impl Into<String>) -> Self {
+        InvalidSetting {
+            key,
+            problem: problem.into(),
+        }
     }
 }
 
@@ -66,16 +69,16 @@ impl LimitsConfig {
     }
 
     /// Checks the values; the error names the key (`limits.…`) and what is wrong with it.
-    pub fn validate(&self) -> Result<(), LimitsError> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         const DAY: u64 = 86_400;
         if !(1..=MAX_FAILURES).contains(&self.max_failures) {
-            return Err(bad(
+            return Err(InvalidSetting::new(
                 "limits.max_failures",
                 format!("{} is outside 1..={MAX_FAILURES}", self.max_failures),
             ));
         }
         if self.username_alert_failures > MAX_FAILURES {
-            return Err(bad(
+            return Err(InvalidSetting::new(
                 "limits.username_alert_failures",
                 format!(
                     "{} is over {MAX_FAILURES} (0 turns the alert off)",
@@ -84,19 +87,19 @@ impl LimitsConfig {
             ));
         }
         if !(1..=DAY).contains(&self.window_secs) {
-            return Err(bad(
+            return Err(InvalidSetting::new(
                 "limits.window_secs",
                 format!("{} is outside 1..={DAY}", self.window_secs),
             ));
         }
         if !(1..=DAY).contains(&self.cooldown_secs) {
-            return Err(bad(
+            return Err(InvalidSetting::new(
                 "limits.cooldown_secs",
                 format!("{} is outside 1..={DAY}", self.cooldown_secs),
             ));
         }
         if !(64..=1 << 28).contains(&self.max_tracked_keys) {
-            return Err(bad(
+            return Err(InvalidSetting::new(
                 "limits.max_tracked_keys",
                 format!(
                     "{} is outside 64..=268435456 (8 bytes each)",
