@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use mqid_core::Secret;
-use mqid_sync::openapi::sign::{self, borrowed};
+use mqid_sync::openapi::sign::{self, borrowed, V3Request};
 
 use crate::verify::{self, AuthorizationError, V3Authorization};
 
@@ -222,24 +222,26 @@ fn check_v3<'r>(
     }
     check_timestamp(req.header("x-acs-date").unwrap_or_default(), now)?;
     check_token(req.header("x-acs-security-token"), creds)?;
-    let query = borrowed(req.query);
-    let ok = auth.verify(
-        creds.access_key_secret.expose(),
-        req.method,
-        req.path,
-        &query,
-        &borrowed(req.headers),
-        claimed,
-    );
-    if !ok {
+    let (query, headers) = (borrowed(req.query), borrowed(req.headers));
+    let received = V3Request {
+        method: req.method,
+        canonical_uri: req.path,
+        query: &query,
+        headers: &headers,
+        body_sha256_hex: claimed,
+    };
+    if !auth.verify(creds.access_key_secret.expose(), &received) {
         let picked: Vec<(&str, &str)> = auth
             .signed_headers
             .iter()
             .filter_map(|n| req.header(n).map(|v| (n.as_str(), v)))
             .collect();
-        let canonical = sign::v3_canonical_request(req.method, req.path, &query, &picked, claimed);
+        let signed = V3Request {
+            headers: &picked,
+            ..received
+        };
         return Err(ApiError::signature_mismatch(&sign::v3_string_to_sign(
-            &canonical,
+            &signed.canonical(),
         )));
     }
     Ok(req.header("x-acs-signature-nonce").unwrap_or_default())

@@ -18,6 +18,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// What [`V3Authorization::verify`] checks (re-exported for callers that build it).
+pub use mqid_sync::openapi::sign::V3Request;
 use mqid_sync::openapi::sign::{self, Pairs, V3_ALGORITHM};
 
 /// Splits a raw URL query string or form body (`a=1&b=x%20y`, without the `?`) into decoded
@@ -149,28 +151,19 @@ impl V3Authorization {
         Some(picked)
     }
 
-    /// Recomputes the signature from a received request and compares it in constant time.
-    /// `all_headers` are every header received (any case); those named in `signed_headers` are
-    /// signed (a named header that was not received makes the check fail). `query` is the
-    /// decoded query ([`parse_query`]).
-    pub fn verify(
-        &self,
-        access_key_secret: &str,
-        method: &str,
-        canonical_uri: &str,
-        query: &Pairs,
-        all_headers: &Pairs,
-        body_sha256_hex: &str,
-    ) -> bool {
-        let Some(picked) = self.pick(all_headers) else {
+    /// Recomputes the signature of a received request and compares it in constant time.
+    /// `received.headers` are every header received (any case); those named in
+    /// `signed_headers` are signed (a named header that was not received makes the check
+    /// fail). `received.query` is the decoded query ([`parse_query`]).
+    pub fn verify(&self, access_key_secret: &str, received: &V3Request) -> bool {
+        let Some(picked) = self.pick(received.headers) else {
             return false;
         };
-        let request =
-            sign::v3_canonical_request(method, canonical_uri, query, &picked, body_sha256_hex);
-        ct_eq(
-            &sign::v3_signature(access_key_secret, &sign::v3_string_to_sign(&request)),
-            &self.signature,
-        )
+        let signed = V3Request {
+            headers: &picked,
+            ..*received
+        };
+        ct_eq(&signed.signature(access_key_secret), &self.signature)
     }
 }
 
@@ -237,11 +230,22 @@ mod tests {
             assert_eq!(parsed.credential, text(v, "access_key_id"));
             assert_eq!(parsed.signature, text(v, "signature"));
             let messy = borrowed(&messy);
-            assert!(parsed.verify(&secret, &method, &uri, &query, &messy, &body));
-            assert!(!parsed.verify("wrong", &method, &uri, &query, &messy, &body));
+            let received = V3Request {
+                method: &method,
+                canonical_uri: &uri,
+                query: &query,
+                headers: &messy,
+                body_sha256_hex: &body,
+            };
+            assert!(parsed.verify(&secret, &received));
+            assert!(!parsed.verify("wrong", &received));
             // A signed header that was not received fails the check.
             let missing = borrowed(&headers[1..]);
-            assert!(!parsed.verify(&secret, &method, &uri, &query, &missing, &body));
+            let received = V3Request {
+                headers: &missing,
+                ..received
+            };
+            assert!(!parsed.verify(&secret, &received));
         }
     }
 

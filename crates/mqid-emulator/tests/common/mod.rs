@@ -248,15 +248,14 @@ impl Client {
                 if let Some(t) = &r.security_token {
                     headers.push(("x-acs-security-token".to_owned(), t.clone()));
                 }
-                let auth = sign::v3_authorization(
-                    &r.access_key_id,
-                    &r.secret,
-                    r.method,
-                    &r.path,
-                    &borrowed(&r.params),
-                    &borrowed(&headers),
-                    &sign::sha256_hex(&body),
-                );
+                let auth = sign::V3Request {
+                    method: r.method,
+                    canonical_uri: &r.path,
+                    query: &borrowed(&r.params),
+                    headers: &borrowed(&headers),
+                    body_sha256_hex: &sign::sha256_hex(&body),
+                }
+                .authorization(&r.access_key_id, &r.secret);
                 headers.push(("authorization".to_owned(), auth));
                 Signed {
                     method: r.method,

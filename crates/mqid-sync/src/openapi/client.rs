@@ -537,15 +537,14 @@ impl Client {
                 if let Some(token) = &creds.security_token {
                     signed.push(("x-acs-security-token", token.expose()));
                 }
-                let authorization = sign::v3_authorization(
-                    &creds.access_key_id,
-                    creds.access_key_secret.expose(),
-                    "GET",
-                    url.path(),
-                    params,
-                    &signed,
-                    sign::EMPTY_SHA256_HEX,
-                );
+                let authorization = sign::V3Request {
+                    method: "GET",
+                    canonical_uri: url.path(),
+                    query: params,
+                    headers: &signed,
+                    body_sha256_hex: sign::EMPTY_SHA256_HEX,
+                }
+                .authorization(&creds.access_key_id, creds.access_key_secret.expose());
                 for (name, value) in &signed {
                     let what = if *name == "x-acs-security-token" {
                         "ALIBABA_CLOUD_SECURITY_TOKEN"

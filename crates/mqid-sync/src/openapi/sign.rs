@@ -10,13 +10,11 @@
 //! use mqid_sync::openapi::sign;
 //!
 //! // V3: sign the headers named in SignedHeaders, over an empty GET body.
-//! let auth = sign::v3_authorization(
-//!     "LTAI5tExampleKeyId",
-//!     "ExampleAccessKeySecret123",
-//!     "GET",
-//!     "/",
-//!     &[("InstanceId", "post-cn-0pp1ldu4k01"), ("NextToken", ""), ("Size", "100")],
-//!     &[
+//! let request = sign::V3Request {
+//!     method: "GET",
+//!     canonical_uri: "/",
+//!     query: &[("InstanceId", "post-cn-0pp1ldu4k01"), ("NextToken", ""), ("Size", "100")],
+//!     headers: &[
 //!         ("host", "onsmqtt.cn-hangzhou.aliyuncs.com"),
 //!         ("x-acs-action", "QueryCustomAuthIdentity"),
 //!         ("x-acs-version", "2020-04-20"),
@@ -24,8 +22,9 @@
 //!         ("x-acs-signature-nonce", "3a6f0b52-7c4e-4d7e-9a43-5a0f7f9e2b11"),
 //!         ("x-acs-content-sha256", sign::EMPTY_SHA256_HEX),
 //!     ],
-//!     sign::EMPTY_SHA256_HEX,
-//! );
+//!     body_sha256_hex: sign::EMPTY_SHA256_HEX,
+//! };
+//! let auth = request.authorization("LTAI5tExampleKeyId", "ExampleAccessKeySecret123");
 //! assert!(auth.ends_with("Signature=dbb10d77368f4d463168d04f031e708b963049718b4b87f6eae7743ef7da0176"));
 //! ```
 //!
@@ -165,31 +164,55 @@ pub fn v3_canonical_headers(headers: &Pairs) -> (String, String) {
     (canonical, signed)
 }
 
-/// The V3 canonical request:
-/// `Method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n HashedPayload`
-/// (the canonical headers end with their own `\n`). `headers` are exactly the headers to sign.
-pub fn v3_canonical_request(
-    method: &str,
-    canonical_uri: &str,
-    query: &Pairs,
-    headers: &Pairs,
-    body_sha256_hex: &str,
-) -> String {
-    let (canonical_headers, signed_headers) = v3_canonical_headers(headers);
-    let uri = if canonical_uri.is_empty() {
-        "/"
-    } else {
-        canonical_uri
-    };
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        method.to_ascii_uppercase(),
-        uri,
-        canonical_query(query),
-        canonical_headers,
-        signed_headers,
-        body_sha256_hex
-    )
+/// One V3 request, as far as its signature goes.
+#[derive(Clone, Copy, Debug)]
+pub struct V3Request<'a> {
+    pub method: &'a str,
+    /// The path; empty is `/`.
+    pub canonical_uri: &'a str,
+    /// The query parameters, decoded.
+    pub query: &'a Pairs<'a>,
+    /// Exactly the headers to sign (the client signs `host` and every `x-acs-*` header it
+    /// sends); lower-cased, trimmed and sorted here.
+    pub headers: &'a Pairs<'a>,
+    /// `x-acs-content-sha256`: the hex SHA-256 of the body.
+    pub body_sha256_hex: &'a str,
+}
+
+impl V3Request<'_> {
+    /// The canonical request:
+    /// `Method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n HashedPayload`
+    /// (the canonical headers end with their own `\n`).
+    pub fn canonical(&self) -> String {
+        let (canonical_headers, signed_headers) = v3_canonical_headers(self.headers);
+        let uri = if self.canonical_uri.is_empty() {
+            "/"
+        } else {
+            self.canonical_uri
+        };
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            self.method.to_ascii_uppercase(),
+            uri,
+            canonical_query(self.query),
+            canonical_headers,
+            signed_headers,
+            self.body_sha256_hex
+        )
+    }
+
+    /// `hex(HMAC-SHA256(access_key_secret, string_to_sign(canonical request)))`.
+    pub fn signature(&self, access_key_secret: &str) -> String {
+        v3_signature(access_key_secret, &v3_string_to_sign(&self.canonical()))
+    }
+
+    /// The complete `Authorization` header value:
+    /// `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<names>,Signature=<hex>`.
+    pub fn authorization(&self, access_key_id: &str, access_key_secret: &str) -> String {
+        let signature = self.signature(access_key_secret);
+        let (_, signed_headers) = v3_canonical_headers(self.headers);
+        format!("{V3_ALGORITHM} Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature}")
+    }
 }
 
 /// The V3 string to sign: `"ACS3-HMAC-SHA256\n" + hex(SHA256(canonical_request))`.
@@ -206,26 +229,6 @@ pub fn v3_signature(access_key_secret: &str, string_to_sign: &str) -> String {
         .expect("HMAC takes any key length");
     mac.update(string_to_sign.as_bytes());
     format!("{:x}", mac.finalize().into_bytes())
-}
-
-/// The complete V3 `Authorization` header value:
-/// `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<names>,Signature=<hex>`.
-///
-/// `headers` are the headers to sign, given explicitly (the client signs `host` and every
-/// `x-acs-*` header it sends); they are lower-cased, trimmed and sorted here.
-pub fn v3_authorization(
-    access_key_id: &str,
-    access_key_secret: &str,
-    method: &str,
-    canonical_uri: &str,
-    query: &Pairs,
-    headers: &Pairs,
-    body_sha256_hex: &str,
-) -> String {
-    let request = v3_canonical_request(method, canonical_uri, query, headers, body_sha256_hex);
-    let signature = v3_signature(access_key_secret, &v3_string_to_sign(&request));
-    let (_, signed_headers) = v3_canonical_headers(headers);
-    format!("{V3_ALGORITHM} Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,26 +319,22 @@ mod tests {
         assert!(!vs.v3.is_empty());
         for v in vs.v3 {
             let (query, headers) = (borrowed(&v.query), borrowed(&v.headers));
-            let request = v3_canonical_request(
-                &v.method,
-                &v.canonical_uri,
-                &query,
-                &headers,
-                &v.body_sha256_hex,
-            );
+            let request = V3Request {
+                method: &v.method,
+                canonical_uri: &v.canonical_uri,
+                query: &query,
+                headers: &headers,
+                body_sha256_hex: &v.body_sha256_hex,
+            };
             assert_eq!(
-                v3_signature(&v.access_key_secret, &v3_string_to_sign(&request)),
+                v3_signature(
+                    &v.access_key_secret,
+                    &v3_string_to_sign(&request.canonical())
+                ),
                 v.signature
             );
-            let auth = v3_authorization(
-                &v.access_key_id,
-                &v.access_key_secret,
-                &v.method,
-                &v.canonical_uri,
-                &query,
-                &headers,
-                &v.body_sha256_hex,
-            );
+            assert_eq!(request.signature(&v.access_key_secret), v.signature);
+            let auth = request.authorization(&v.access_key_id, &v.access_key_secret);
             assert_eq!(auth, v.authorization);
             // Header case, padding and order do not matter.
             let messy: Vec<(String, String)> = v
@@ -344,14 +343,12 @@ mod tests {
                 .rev()
                 .map(|(k, val)| (k.to_ascii_uppercase(), format!("  {val} ")))
                 .collect();
-            let again = v3_canonical_request(
-                &v.method,
-                &v.canonical_uri,
-                &query,
-                &borrowed(&messy),
-                &v.body_sha256_hex,
-            );
-            assert_eq!(again, request);
+            let messy = borrowed(&messy);
+            let again = V3Request {
+                headers: &messy,
+                ..request
+            };
+            assert_eq!(again.canonical(), request.canonical());
         }
     }
 
