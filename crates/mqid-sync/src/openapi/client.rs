@@ -159,7 +159,7 @@ enum Failure {
 
 impl Client {
     /// A client for the `[auth.openapi]` settings (validated: see
-    /// [`AuthConfig::validate`](crate::AuthConfig::validate)). The endpoint may be `https://…`
+    /// [`AuthTable::validate`](crate::AuthTable::validate)). The endpoint may be `https://…`
     /// (rustls with the bundled Mozilla roots) or `http://…` (for a local emulator).
     pub fn new(config: &OpenApiConfig, credentials: Credentials) -> Result<Self, ClientError> {
         let endpoint = config.endpoint_url();
