@@ -255,17 +255,9 @@ impl Client {
         let started = Instant::now();
         let mut stats = PassStats::default();
 
-        let mut identities = Vec::new();
-        let mut skipped = Vec::new();
-        let mut position = 0usize;
-        self.page_all::<RawIdentity>(ACTION_IDENTITY, &mut stats, |raws| {
-            let n = raws.len();
-            let (good, bad) = parse_identities(raws, position);
-            position += n;
-            identities.extend(good);
-            skipped.extend(bad);
-        })
-        .await?;
+        let (identities, skipped) = self
+            .page_records::<RawIdentity, _, _>(ACTION_IDENTITY, &mut stats, parse_identities)
+            .await?;
 
         let mut blacklist = Vec::new();
         let mut ignored = 0usize;
@@ -279,21 +271,17 @@ impl Client {
         })
         .await?;
 
-        let mut skipped_permissions = Vec::new();
-        let permissions = if self.permissions {
-            let mut rules = Vec::new();
-            let mut position = 0usize;
-            self.page_all::<RawPermission>(ACTION_PERMISSION, &mut stats, |raws| {
-                let n = raws.len();
-                let (good, bad) = parse_permissions(raws, position);
-                position += n;
-                rules.extend(good);
-                skipped_permissions.extend(bad);
-            })
-            .await?;
-            Some(rules)
+        let (permissions, skipped_permissions) = if self.permissions {
+            let (rules, skipped) = self
+                .page_records::<RawPermission, _, _>(
+                    ACTION_PERMISSION,
+                    &mut stats,
+                    parse_permissions,
+                )
+                .await?;
+            (Some(rules), skipped)
         } else {
-            None
+            (None, Vec::new())
         };
 
         stats.identities = identities.len();
@@ -318,6 +306,27 @@ impl Client {
             },
             stats,
         ))
+    }
+
+    /// Pages through `action` and validates every record with `parse` (given the records and the
+    /// position of the first in the whole listing): the valid ones and the skipped ones.
+    async fn page_records<R: DeserializeOwned, T, E>(
+        &self,
+        action: &'static str,
+        stats: &mut PassStats,
+        parse: impl Fn(Vec<R>, usize) -> (Vec<T>, Vec<E>),
+    ) -> Result<(Vec<T>, Vec<E>), PassError> {
+        let (mut valid, mut skipped) = (Vec::new(), Vec::new());
+        let mut position = 0usize;
+        self.page_all::<R>(action, stats, |raws| {
+            let n = raws.len();
+            let (good, bad) = parse(raws, position);
+            position += n;
+            valid.extend(good);
+            skipped.extend(bad);
+        })
+        .await?;
+        Ok((valid, skipped))
     }
 
     /// Pages through `action` from the first page to the last, handing each page's records to
