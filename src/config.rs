@@ -4,20 +4,29 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use mqid_sync::AuthConfig;
+use mqid_sync::{AuthConfig, AuthTable};
 use serde::Deserialize;
 
-/// The whole file. `[broker]` is rumqttd's `Config`, key for key as in `rumqttd.toml`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole file, checked. `[broker]` is rumqttd's `Config`, key for key as in `rumqttd.toml`.
+#[derive(Debug)]
 pub struct MqidConfig {
     pub broker: Option<rumqttd::Config>,
     pub auth: AuthConfig,
     /// `[http]`: mqid's decisions over HTTP for clustered brokers (README "Clustered brokers").
     pub http: Option<mqid_http::HttpConfig>,
     /// mqid's listeners beyond rumqttd's keys (`[edge]`, optional).
-    #[serde(default)]
     pub edge: EdgeConfig,
+}
+
+/// The whole file as written; [`load`] checks it into a [`MqidConfig`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MqidFile {
+    broker: Option<rumqttd::Config>,
+    auth: AuthTable,
+    http: Option<mqid_http::HttpConfig>,
+    #[serde(default)]
+    edge: EdgeConfig,
 }
 
 /// `[edge]`: what mqid's listeners do beyond rumqttd's own listener keys.
@@ -46,13 +55,13 @@ pub fn load(path: &Path) -> Result<MqidConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let mut unknown = Vec::new();
-    let parsed: Result<MqidConfig, _> =
+    let parsed: Result<MqidFile, _> =
         serde_ignored::deserialize(toml::Deserializer::new(&text), |key| {
             // serde_ignored marks an Option level with `?` (`broker.v4.?.1`): not a key a user
             // writes.
             unknown.push(key.to_string().replace(".?", ""))
         });
-    let mut config = match parsed {
+    let file = match parsed {
         Ok(c) => c,
         Err(e) if unknown.is_empty() => bail!("config {}: {e}", path.display()),
         Err(e) => bail!(
@@ -78,10 +87,16 @@ pub fn load(path: &Path) -> Result<MqidConfig> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    config
+    let auth = file
         .auth
         .validate(&base)
         .with_context(|| format!("config {}", path.display()))?;
+    let mut config = MqidConfig {
+        broker: file.broker,
+        auth,
+        http: file.http,
+        edge: file.edge,
+    };
     if config.edge.revoke_per_sec == 0 {
         bail!(
             "config {}: [edge] revoke_per_sec must be at least 1",
@@ -178,7 +193,10 @@ max_inflight_count = 100
             &format!("{BROKER}\n[auth]\nsource = \"file\"\nfile = \"ids.json\"\n"),
         );
         let c = load(&p).unwrap();
-        assert_eq!(c.auth.file.unwrap(), dir.path().join("ids.json"));
+        let mqid_sync::SourceConfig::File(f) = c.auth.source else {
+            panic!("not the file source: {:?}", c.auth.source);
+        };
+        assert_eq!(f.files.identities, dir.path().join("ids.json"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod cmd;
 mod config;
+mod metrics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -11,9 +11,9 @@ use mqid_core::{Index, SharedIndex, StaleGate};
 use mqid_http::{Decider, HttpConfig, Leader, State, Token};
 use mqid_sync::follower::Follower;
 use mqid_sync::health::SyncHealth;
-use mqid_sync::{apply, AuthConfig, Loaded, Origin};
+use mqid_sync::{apply, AuthConfig, FollowerConfig, Loaded, Origin};
 
-use super::serve::Source;
+use super::serve::StartedSource;
 
 /// The OpenAPI source's health, once known: the leader's `/snapshot` stamps its set with the
 /// time of the last good pass.
@@ -94,11 +94,7 @@ pub fn run_alone(auth: AuthConfig, http: HttpConfig) -> Result<ExitCode> {
     }
 }
 
-fn follower(auth: &AuthConfig) -> Result<Follower> {
-    let config = auth
-        .follower
-        .as_ref()
-        .expect("validated: [auth.follower] is set");
+fn follower(config: &FollowerConfig, auth: &AuthConfig) -> Result<Follower> {
     let token = match &config.token_file {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -110,24 +106,19 @@ fn follower(auth: &AuthConfig) -> Result<Follower> {
             .ok()
             .map(|t| t.trim().to_owned()),
     };
-    Ok(Follower::new(config, token)?.with_guard(auth.guard()))
+    Ok(Follower::new(config, token)?.with_guard(auth.guard))
 }
 
 /// `[auth] source = "follower"`: the own last-good copy if there is one (then a poll at once),
 /// else one successful poll of the leader before anything is served.
 pub(super) fn follower_source(
+    config: &FollowerConfig,
     auth: &AuthConfig,
     shared: &Arc<SharedIndex>,
     rt: tokio::runtime::Runtime,
-) -> Result<Source> {
-    let mut follower = follower(auth)?;
-    let own = follower.load_own().filter(|loaded| {
-        let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
-        if let Err(e) = &refused {
-            tracing::error!("{}: {e}; starting without it", loaded.origin);
-        }
-        refused.is_ok()
-    });
+) -> Result<StartedSource> {
+    let mut follower = follower(config, auth)?;
+    let own = super::serve::start_from(follower.load_own(), auth, shared);
     let (origin, first_after) = match own {
         Some(loaded) => {
             let origin = loaded.origin.clone();
@@ -153,7 +144,7 @@ pub(super) fn follower_source(
         }
     };
     let shared = shared.clone();
-    Ok(Source {
+    Ok(StartedSource {
         origin,
         refresher: Box::new(move || rt.block_on(follower.run(shared, first_after))),
         health: None,
@@ -161,8 +152,8 @@ pub(super) fn follower_source(
 }
 
 /// What a follower holds now, for commands that do not serve: its own copy, else one poll.
-pub fn follower_current_set(auth: &AuthConfig) -> Result<Loaded> {
-    let mut follower = follower(auth)?;
+pub fn follower_current_set(config: &FollowerConfig, auth: &AuthConfig) -> Result<Loaded> {
+    let mut follower = follower(config, auth)?;
     if let Some(loaded) = follower.load_own() {
         return Ok(loaded);
     }

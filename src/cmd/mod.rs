@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use mqid_sync::openapi::{Client, Credentials};
-use mqid_sync::{AuthConfig, Loaded, OpenApiConfig, SourceKind};
+use mqid_sync::{AuthConfig, Loaded, OpenApiConfig, SourceConfig};
 
 /// The log level when `RUST_LOG` is not set. rumqttd logs every accepted connection at `info`,
 /// which a CONNECT flood would turn into a log flood; its warnings and errors stay.
@@ -144,14 +144,10 @@ pub fn openapi_client(api: &OpenApiConfig) -> Result<Client> {
 /// not serve: the files; for the OpenAPI source the snapshot when there is a usable one, else one
 /// pass.
 pub fn current_set(auth: &AuthConfig) -> Result<Loaded> {
-    match auth.source {
-        SourceKind::File => Ok(mqid_sync::file::Files::from_config(auth).load()?),
-        SourceKind::Follower => http::follower_current_set(auth),
-        SourceKind::Openapi => {
-            let api = auth
-                .openapi
-                .as_ref()
-                .expect("validated: [auth.openapi] is set");
+    match &auth.source {
+        SourceConfig::File(f) => Ok(mqid_sync::file::Files::from_config(f).load()?),
+        SourceConfig::Follower(f) => http::follower_current_set(f, auth),
+        SourceConfig::Openapi(api) => {
             if let Some(loaded) = mqid_sync::refresh::load_snapshot_for(api) {
                 return Ok(loaded);
             }

@@ -6,20 +6,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use mqid_core::{Index, SharedIndex, StaleGate};
 use mqid_rumqttd::edge::{DenyAction, Edge, EdgeCounts, EdgeOptions};
 use mqid_rumqttd::Authenticator;
-use mqid_sync::health::{publish_index_metrics, SyncHealth};
+use mqid_sync::health::SyncHealth;
 use mqid_sync::refresh::{load_snapshot_for, Refresher};
-use mqid_sync::{apply, file, AuthConfig, Origin, SourceKind};
+use mqid_sync::{apply, file, AuthConfig, Loaded, Origin, SourceConfig};
 
 pub fn run(config_path: &Path) -> Result<ExitCode> {
     let config = super::load_config(config_path)?;
     super::shutdown::install()?;
-    let Some(broker_config) = config.broker else {
-        let http = config.http.expect("validated: [broker] or [http]");
-        return super::http::run_alone(config.auth, http);
+    let broker_config = match (config.broker, &config.http) {
+        (Some(broker), _) => broker,
+        (None, Some(http)) => return super::http::run_alone(config.auth, http.clone()),
+        (None, None) => bail!("nothing to serve: neither [broker] nor [http]"),
     };
     // What the edge cannot honour is refused before anything is loaded or bound.
     mqid_rumqttd::edge::check(&broker_config).context("the broker was not started")?;
@@ -73,7 +74,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
         .context("cannot start the refresher thread")?;
     // Staleness and metrics: once a second, on a thread of their own, so that neither a long
     // pass nor a connection can hold them up.
-    let watcher = Watcher {
+    let housekeeping = Housekeeping {
         health: source.health.clone(),
         shared: shared.clone(),
         authenticator,
@@ -82,8 +83,8 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
     };
     std::thread::Builder::new()
         .name("mqid-watch".into())
-        .spawn(move || watcher.run())
-        .context("cannot start the watcher thread")?;
+        .spawn(move || housekeeping.run())
+        .context("cannot start the staleness and metrics thread")?;
 
     for (key, name, addr) in edge.listeners() {
         tracing::info!(listener = %key, %name, %addr, "listening");
@@ -114,7 +115,7 @@ pub fn run(config_path: &Path) -> Result<ExitCode> {
 type Background = Box<dyn FnOnce() + Send>;
 
 /// What [`start_source`] loaded and what keeps it current.
-pub(super) struct Source {
+pub(super) struct StartedSource {
     /// Where the index in force at start-up came from.
     pub(super) origin: Origin,
     /// Runs the refresher or the file watcher; never returns.
@@ -124,7 +125,7 @@ pub(super) struct Source {
 }
 
 /// Once a second: checks staleness and publishes metrics.
-struct Watcher {
+struct Housekeeping {
     health: Option<Arc<SyncHealth>>,
     shared: Arc<SharedIndex>,
     authenticator: Arc<Authenticator>,
@@ -133,7 +134,7 @@ struct Watcher {
     publish: bool,
 }
 
-impl Watcher {
+impl Housekeeping {
     fn run(self) {
         loop {
             std::thread::sleep(Duration::from_secs(1));
@@ -141,15 +142,27 @@ impl Watcher {
                 h.watch(Instant::now());
             }
             if self.publish {
-                self.authenticator.publish_metrics();
+                crate::metrics::publish(&self.authenticator, &self.shared, self.health.as_deref());
                 self.edge.publish();
-                publish_index_metrics(&self.shared);
-                if let Some(h) = &self.health {
-                    h.publish_metrics();
-                }
             }
         }
     }
+}
+
+/// A saved set to start from (a snapshot, a follower's own copy), if the guard lets it replace
+/// the index in force; a refused one is logged and left out.
+pub(super) fn start_from(
+    saved: Option<Loaded>,
+    auth: &AuthConfig,
+    shared: &SharedIndex,
+) -> Option<Loaded> {
+    saved.filter(|loaded| {
+        let refused = auth.guard.check(&shared.load_full(), &loaded.identities);
+        if let Err(e) = &refused {
+            tracing::error!("{}: {e}; starting without it", loaded.origin);
+        }
+        refused.is_ok()
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -165,29 +178,25 @@ pub(super) fn start_source(
     auth: &AuthConfig,
     shared: &Arc<SharedIndex>,
     gate: &Arc<StaleGate>,
-) -> Result<Source> {
+) -> Result<StartedSource> {
     let rt = runtime()?;
-    match auth.source {
-        SourceKind::File => {
-            let files = file::Files::from_config(auth);
-            let watcher = file::Watcher::for_files(files.clone()).with_guard(auth.guard());
-            let loaded = files.load_guarded(&auth.guard(), &shared.load_full())?;
+    match &auth.source {
+        SourceConfig::File(f) => {
+            let files = file::Files::from_config(f);
+            let watcher = file::Watcher::for_files(files.clone()).with_guard(auth.guard);
+            let loaded = files.load_guarded(&auth.guard, &shared.load_full())?;
             let origin = loaded.origin.clone();
             apply(shared, loaded);
-            let every = Duration::from_millis(auth.watch_interval_ms);
+            let every = f.watch_interval;
             let shared = shared.clone();
-            Ok(Source {
+            Ok(StartedSource {
                 origin,
                 refresher: Box::new(move || rt.block_on(watcher.run(shared, every))),
                 health: None,
             })
         }
-        SourceKind::Follower => super::http::follower_source(auth, shared, rt),
-        SourceKind::Openapi => {
-            let api = auth
-                .openapi
-                .as_ref()
-                .expect("validated: [auth.openapi] is set");
+        SourceConfig::Follower(f) => super::http::follower_source(f, auth, shared, rt),
+        SourceConfig::Openapi(api) => {
             let client = super::openapi_client(api)?;
             let health = Arc::new(SyncHealth::new(api, client.counters(), gate.clone()));
             let refresher = Refresher {
@@ -196,15 +205,9 @@ pub(super) fn start_source(
                 snapshot: api.snapshot.clone(),
                 every: Duration::from_secs(api.refresh_secs),
                 health: health.clone(),
-                guard: auth.guard(),
+                guard: auth.guard,
             };
-            let from_snapshot = load_snapshot_for(api).filter(|loaded| {
-                let refused = auth.guard().check(&shared.load_full(), &loaded.identities);
-                if let Err(e) = &refused {
-                    tracing::error!("{}: {e}; starting without it", loaded.origin);
-                }
-                refused.is_ok()
-            });
+            let from_snapshot = start_from(load_snapshot_for(api), auth, shared);
             let (origin, first_after) = match from_snapshot {
                 Some(loaded) => {
                     // Serve from the snapshot at once; the first pass brings it up to date. Its
@@ -233,7 +236,7 @@ pub(super) fn start_source(
                     (origin, refresher.every)
                 }
             };
-            Ok(Source {
+            Ok(StartedSource {
                 origin,
                 refresher: Box::new(move || rt.block_on(refresher.run(first_after))),
                 health: Some(health),

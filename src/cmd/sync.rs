@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use mqid_core::{Index, Permissions};
-use mqid_sync::{snapshot, SourceKind};
+use mqid_sync::{snapshot, SourceConfig};
 
 pub fn run(
     config_path: &Path,
@@ -14,13 +14,12 @@ pub fn run(
     permissions_out: Option<&Path>,
 ) -> Result<ExitCode> {
     let config = crate::config::load(config_path)?;
-    if config.auth.source != SourceKind::Openapi {
+    let SourceConfig::Openapi(api) = &config.auth.source else {
         bail!(
             "config {}: [auth] source is not \"openapi\"; `mqid sync` pages the OpenAPI",
             config_path.display()
         );
-    }
-    let api = config.auth.openapi.as_ref().expect("validated");
+    };
     let target = match (out, api.snapshot.as_deref()) {
         (Some(out), _) => out,
         (None, Some(snap)) => snap,

@@ -53,6 +53,9 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+mod config;
+pub use config::{InvalidSetting, LimitsConfig};
+
 /// The limiter's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

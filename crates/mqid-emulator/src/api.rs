@@ -1,27 +1,22 @@
 //! One HTTP request → one API answer: faults, action resolution, signature, the three queries.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
-use mqid_sync::openapi::sign;
 use serde_json::{json, Value};
 
 use crate::auth::{self, Credentials, Nonces, Received, Style};
 use crate::body::AnswerBody;
 use crate::error::ApiError;
-use crate::faults::{AnswerFault, FaultControl, Verdict, HUGE_BODY_BYTES, STALL};
-use crate::store::{Kind, Records, Source};
+use crate::faults::{AnswerFault, FaultControl, RequestFault, HUGE_BODY_BYTES, STALL};
+use crate::store::{Kind, Records, ServedFile};
 use crate::token;
-
-/// The OnsMqtt API version the emulator answers.
-pub const API_VERSION: &str = "2020-04-20";
+use mqid_sync::openapi::API_VERSION;
 
 /// Largest request body read (the queries have none; a form POST is small).
 const MAX_BODY: usize = 1 << 20;
@@ -50,9 +45,9 @@ pub(crate) struct State {
     pub creds: Credentials,
     pub nonces: Nonces,
     pub instance_id: String,
-    pub identities: Arc<Source>,
-    pub blacklist: Option<Arc<Source>>,
-    pub permissions: Option<Arc<Source>>,
+    pub identities: Arc<ServedFile>,
+    pub blacklist: Option<Arc<ServedFile>>,
+    pub permissions: Option<Arc<ServedFile>>,
     pub faults: FaultControl,
 }
 
@@ -68,22 +63,9 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-/// A request id in the API's format (an upper-case UUID), unique within the process.
+/// A request id in the API's format: an upper-case UUID (a random v4).
 fn request_id() -> String {
-    static SEED: OnceLock<RandomState> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = SEED.get_or_init(RandomState::new);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let hi = seed.hash_one((n, 0u8));
-    let lo = seed.hash_one((n, 1u8));
-    format!(
-        "{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    format!("{:X}", uuid::Uuid::new_v4().hyphenated())
 }
 
 fn json_response(status: StatusCode, request_id: &str, body: &Value) -> Response<AnswerBody> {
@@ -137,18 +119,18 @@ pub(crate) async fn handle(
         .unwrap_or("onsmqtt.local")
         .to_owned();
     let injected = match verdict {
-        Verdict::Pass => None,
-        Verdict::Drop => {
+        RequestFault::Pass => None,
+        RequestFault::Drop => {
             tracing::info!("fault injection: dropping the connection");
             return Err(Dropped);
         }
-        Verdict::Unavailable => Some(ApiError::service_unavailable()),
-        Verdict::Throttle {
+        RequestFault::Unavailable => Some(ApiError::service_unavailable()),
+        RequestFault::Throttle {
             status,
             time_left_ms,
         } => Some(ApiError::throttled(status, time_left_ms)),
     };
-    let has_next_token = sign::parse_query(req.uri().query().unwrap_or(""))
+    let has_next_token = crate::verify::parse_query(req.uri().query().unwrap_or(""))
         .iter()
         .any(|(k, v)| k == "NextToken" && !v.is_empty());
     let fault = state.faults.answer_fault(has_next_token);
@@ -246,7 +228,7 @@ async fn answer(
             )
         }
     };
-    let query = sign::parse_query(parts.uri.query().unwrap_or(""));
+    let query = crate::verify::parse_query(parts.uri.query().unwrap_or(""));
     let is_form = parts
         .headers
         .get(CONTENT_TYPE)
@@ -257,7 +239,7 @@ async fn answer(
                 .starts_with("application/x-www-form-urlencoded")
         });
     let form = if parts.method == Method::POST && is_form {
-        sign::parse_query(&String::from_utf8_lossy(&body))
+        crate::verify::parse_query(&String::from_utf8_lossy(&body))
     } else {
         Vec::new()
     };

@@ -1,8 +1,8 @@
 //! Checks the signature of a request: V3 (`ACS3-HMAC-SHA256` in `Authorization`) or V1 (RPC,
 //! `Signature` parameter, HMAC-SHA1), with the clock-skew and nonce rules of the gateway.
 //!
-//! The signatures are recomputed with `mqid_sync::openapi::sign`, the functions mqid's own
-//! client signs with; the Python interop tests prove both against Alibaba's official SDKs.
+//! The signatures are recomputed by [`crate::verify`], with the functions mqid's own client
+//! signs with; the Python interop tests prove both against Alibaba's official SDKs.
 //!
 //! Checks, in order, and the answer to each failure:
 //!
@@ -29,7 +29,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use mqid_core::Secret;
-use mqid_sync::openapi::sign::{self, AuthorizationError, V3Authorization};
+use mqid_sync::openapi::sign::{self, borrowed, V3Request};
+
+use crate::verify::{self, AuthorizationError, V3Authorization};
 
 use crate::error::ApiError;
 
@@ -151,7 +153,7 @@ pub(crate) fn authenticate(
 }
 
 fn check_timestamp(value: &str, now: SystemTime) -> Result<(), ApiError> {
-    let t = sign::parse_timestamp(value).ok_or_else(ApiError::timestamp_format)?;
+    let t = verify::parse_timestamp(value).ok_or_else(ApiError::timestamp_format)?;
     let skew = match now.duration_since(t) {
         Ok(d) => d,
         Err(e) => e.duration(),
@@ -168,7 +170,7 @@ fn check_token(sent: Option<&str>, creds: &Credentials) -> Result<(), ApiError> 
     };
     match sent {
         None | Some("") => Err(ApiError::missing_security_token()),
-        Some(t) if sign::ct_eq(t, expected.expose()) => Ok(()),
+        Some(t) if verify::ct_eq(t, expected.expose()) => Ok(()),
         Some(_) => Err(ApiError::security_token_mismatch()),
     }
 }
@@ -220,24 +222,26 @@ fn check_v3<'r>(
     }
     check_timestamp(req.header("x-acs-date").unwrap_or_default(), now)?;
     check_token(req.header("x-acs-security-token"), creds)?;
-    let ok = auth.verify(
-        creds.access_key_secret.expose(),
-        req.method,
-        req.path,
-        req.query,
-        req.headers,
-        claimed,
-    );
-    if !ok {
+    let (query, headers) = (borrowed(req.query), borrowed(req.headers));
+    let received = V3Request {
+        method: req.method,
+        canonical_uri: req.path,
+        query: &query,
+        headers: &headers,
+        body_sha256_hex: claimed,
+    };
+    if !auth.verify(creds.access_key_secret.expose(), &received) {
         let picked: Vec<(&str, &str)> = auth
             .signed_headers
             .iter()
             .filter_map(|n| req.header(n).map(|v| (n.as_str(), v)))
             .collect();
-        let canonical =
-            sign::v3_canonical_request(req.method, req.path, req.query, &picked, claimed);
+        let signed = V3Request {
+            headers: &picked,
+            ..received
+        };
         return Err(ApiError::signature_mismatch(&sign::v3_string_to_sign(
-            &canonical,
+            &signed.canonical(),
         )));
     }
     Ok(req.header("x-acs-signature-nonce").unwrap_or_default())
@@ -279,7 +283,7 @@ fn check_v1<'r>(
         .chain(req.form)
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    if !sign::v1_verify(creds.access_key_secret.expose(), req.method, &params) {
+    if !verify::v1_verify(creds.access_key_secret.expose(), req.method, &params) {
         let unsigned: Vec<(&str, &str)> = params
             .iter()
             .copied()
@@ -333,14 +337,14 @@ mod tests {
             headers: &[],
             body: b"",
         };
-        let at = sign::parse_timestamp("2016-02-23T12:50:00Z").unwrap();
+        let at = verify::parse_timestamp("2016-02-23T12:50:00Z").unwrap();
         let nonces = Nonces::default();
         assert_eq!(authenticate(&req, &creds(), &nonces, at), Ok(()));
         assert_eq!(
             authenticate(&req, &creds(), &nonces, at).unwrap_err().code,
             "SignatureNonceUsed"
         );
-        let late = sign::parse_timestamp("2016-02-23T13:02:00Z").unwrap();
+        let late = verify::parse_timestamp("2016-02-23T13:02:00Z").unwrap();
         assert_eq!(
             authenticate(&req, &creds(), &Nonces::default(), late)
                 .unwrap_err()

@@ -180,7 +180,7 @@ impl Faults {
 
 /// What the fault stage decided for one request.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum RequestFault {
     Pass,
     Drop,
     Unavailable,
@@ -278,21 +278,21 @@ impl FaultControl {
     }
 
     /// Counts a request and decides its fault. Returns the latency to add and the verdict.
-    pub(crate) fn on_request(&self) -> (Duration, Verdict) {
+    pub(crate) fn on_request(&self) -> (Duration, RequestFault) {
         let n = self.0.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let f = self.get();
         let hits = |every: u32| every != 0 && n.is_multiple_of(u64::from(every));
         let verdict = if hits(f.drop_every) {
-            Verdict::Drop
+            RequestFault::Drop
         } else if hits(f.unavailable_every) {
-            Verdict::Unavailable
+            RequestFault::Unavailable
         } else if hits(f.throttle_every) {
-            Verdict::Throttle {
+            RequestFault::Throttle {
                 status: StatusCode::from_u16(f.throttle_status).unwrap_or(StatusCode::BAD_REQUEST),
                 time_left_ms: f.throttle_time_left_ms,
             }
         } else {
-            Verdict::Pass
+            RequestFault::Pass
         };
         (f.latency, verdict)
     }
@@ -309,28 +309,28 @@ mod tests {
             unavailable_every: 3,
             ..Faults::none()
         });
-        let verdicts: Vec<Verdict> = (0..6).map(|_| c.on_request().1).collect();
-        let t = Verdict::Throttle {
+        let verdicts: Vec<RequestFault> = (0..6).map(|_| c.on_request().1).collect();
+        let t = RequestFault::Throttle {
             status: StatusCode::BAD_REQUEST,
             time_left_ms: 1000,
         };
         assert_eq!(
             verdicts,
             vec![
-                Verdict::Pass,
+                RequestFault::Pass,
                 t,
-                Verdict::Unavailable,
-                Verdict::Throttle {
+                RequestFault::Unavailable,
+                RequestFault::Throttle {
                     status: StatusCode::BAD_REQUEST,
                     time_left_ms: 1000
                 },
-                Verdict::Pass,
-                Verdict::Unavailable, // 6: both hit, ServiceUnavailable wins
+                RequestFault::Pass,
+                RequestFault::Unavailable, // 6: both hit, ServiceUnavailable wins
             ]
         );
         assert_eq!(c.requests(), 6);
         c.clear();
-        assert_eq!(c.on_request().1, Verdict::Pass);
+        assert_eq!(c.on_request().1, RequestFault::Pass);
         assert_eq!(c.get(), Faults::none());
     }
 

@@ -51,6 +51,7 @@ mod faults;
 mod server;
 mod store;
 mod token;
+pub mod verify;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,7 +63,6 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use api::API_VERSION;
 pub use auth::MAX_CLOCK_SKEW;
 pub use faults::{AnswerFault, FaultControl, Faults, HUGE_BODY_BYTES, STALL};
 
@@ -128,13 +128,16 @@ fn state(cfg: EmulatorConfig, faults: FaultControl) -> Arc<api::State> {
         },
         nonces: auth::Nonces::default(),
         instance_id: cfg.instance_id,
-        identities: Arc::new(store::Source::new(cfg.identities, store::Kind::Identities)),
+        identities: Arc::new(store::ServedFile::new(
+            cfg.identities,
+            store::Kind::Identities,
+        )),
         blacklist: cfg
             .blacklist
-            .map(|p| Arc::new(store::Source::new(p, store::Kind::Blacklist))),
+            .map(|p| Arc::new(store::ServedFile::new(p, store::Kind::Blacklist))),
         permissions: cfg
             .permissions
-            .map(|p| Arc::new(store::Source::new(p, store::Kind::Permissions))),
+            .map(|p| Arc::new(store::ServedFile::new(p, store::Kind::Permissions))),
         faults,
     })
 }

@@ -15,11 +15,10 @@
 //! Paging walks this order, and a page token names the last key served (see `token.rs`).
 
 use std::cmp::Ordering;
-use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
 
+use mqid_sync::file::{content_hash, FileStamp};
 use serde_json::{Map, Value};
 
 /// Which list a file holds.
@@ -135,52 +134,15 @@ pub(crate) fn parse(kind: Kind, body: &[u8]) -> Result<Records, String> {
     Ok(Records { items })
 }
 
-/// What identifies one version of a file without reading it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    #[cfg(unix)]
-    inode: u64,
-}
-
-fn stamp(path: &Path) -> std::io::Result<Stamp> {
-    let m = std::fs::metadata(path)?;
-    Ok(Stamp {
-        modified: m.modified().ok(),
-        len: m.len(),
-        #[cfg(unix)]
-        inode: std::os::unix::fs::MetadataExt::ino(&m),
-    })
-}
-
-/// File systems keep modification times coarsely: a same-size rewrite within the same tick does
-/// not change the stamp. While a file is this young its content is compared too.
-const SETTLE: Duration = Duration::from_secs(3);
-
-fn young(stamp: &Stamp) -> bool {
-    match stamp.modified.map(|m| SystemTime::now().duration_since(m)) {
-        Some(Ok(age)) => age < SETTLE,
-        Some(Err(_)) => true, // modified in the future: keep checking
-        None => true,
-    }
-}
-
-fn content_hash(body: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    h.finish()
-}
-
 struct Cached {
-    stamp: Stamp,
+    stamp: FileStamp,
     hash: u64,
     records: Arc<Records>,
 }
 
 /// A file whose current content is served. Checked on every request: a `stat`, plus a read while
 /// the file is young or after it changed; parsed again only when its content changed.
-pub(crate) struct Source {
+pub(crate) struct ServedFile {
     path: PathBuf,
     kind: Kind,
     cached: Mutex<Option<Cached>>,
@@ -188,9 +150,9 @@ pub(crate) struct Source {
     failed: Mutex<Option<u64>>,
 }
 
-impl Source {
+impl ServedFile {
     pub fn new(path: PathBuf, kind: Kind) -> Self {
-        Source {
+        ServedFile {
             path,
             kind,
             cached: Mutex::new(None),
@@ -206,11 +168,11 @@ impl Source {
             path: self.path.clone(),
             source,
         };
-        let now = stamp(&self.path).map_err(io)?;
+        let now = FileStamp::of(&self.path).map_err(io)?;
         {
             let cached = self.cached.lock().expect("store lock poisoned");
             if let Some(c) = cached.as_ref() {
-                if c.stamp == now && !young(&now) {
+                if FileStamp::same_version(Some(&c.stamp), Some(&now)) {
                     return Ok(c.records.clone());
                 }
             }
@@ -346,7 +308,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ids.json");
         std::fs::write(&path, r#"[{"Username":"a"}]"#).unwrap();
-        let src = Source::new(path.clone(), Kind::Identities);
+        let src = ServedFile::new(path.clone(), Kind::Identities);
         assert_eq!(src.current().unwrap().items.len(), 1);
         // Same size, same second: the content check catches it.
         std::fs::write(&path, r#"[{"Username":"b"}]"#).unwrap();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use mqid_emulator::{AnswerFault, Faults, HUGE_BODY_BYTES};
-use mqid_sync::openapi::sign;
+use mqid_sync::openapi::sign::{self, borrowed};
 use serde_json::Value;
 
 /// A raw answer: status, headers and body bytes, or the transport error.
@@ -29,7 +29,7 @@ async fn raw(f: &Fixture, r: &Req, timeout: Duration) -> Result<Raw, reqwest::Er
         "http://{}{}?{}",
         f.emu.local_addr(),
         s.path,
-        sign::canonical_query(&s.query)
+        sign::canonical_query(&borrowed(&s.query))
     );
     let http = reqwest::Client::builder()
         .no_proxy()

@@ -21,7 +21,8 @@
 //!
 //! None of it takes a lock, allocates (the log lines aside, at most
 //! [`RefusalLog::PER_SECOND`] a second) or does I/O. The counters reach the `metrics` recorder
-//! through [`Authenticator::publish_metrics`], called off the listener threads.
+//! through the `mqid` command, which reads [`Authenticator::counts`] and
+//! [`Authenticator::limiter`] off the listener threads.
 //!
 //! What rumqttd's hook cannot do (see the README): it sends no CONNACK on refusal (the socket is
 //! closed), and it gives no peer address or protocol version.
@@ -102,12 +103,6 @@ impl Authenticator {
     /// CONNECTs decided so far, by result and reason.
     pub fn counts(&self) -> &ConnectCounts {
         &self.counts
-    }
-
-    /// Sets the `metrics` recorder's `mqid_connect_total` and `mqid_limiter_*` to the current
-    /// totals. Call it periodically from a background thread, never from a listener.
-    pub fn publish_metrics(&self) {
-        counts::publish(&self.counts, self.limiter.as_ref());
     }
 
     /// Decides one CONNECT, counts it and logs a refusal (rate-limited). Never logs the

@@ -3,52 +3,86 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mqid_core::limit::{InvalidSetting, LimitsConfig};
 use serde::Deserialize;
 
-/// Where identities come from.
+/// `source = ...`: which source the table's other keys are for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    /// A local JSON array of identity records, reloaded when it changes.
+enum SourceKind {
     File,
-    /// ApsaraMQ for MQTT's OpenAPI (`QueryCustomAuthIdentity`).
     Openapi,
-    /// Another mqid (the leader, which syncs) serving its last-good snapshot over HTTP.
     Follower,
 }
 
-/// `[auth]`.
+/// `[auth]` as written in `mqid.toml`: `source` and the keys of every source side by side.
+/// [`AuthTable::validate`] checks it and makes it an [`AuthConfig`], where only the chosen
+/// source's settings exist.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub source: SourceKind,
+pub struct AuthTable {
+    source: SourceKind,
     /// With `source = "file"`: the JSON array of identity records.
-    pub file: Option<PathBuf>,
+    file: Option<PathBuf>,
     /// With `source = "file"`: how often the file is checked for changes, in milliseconds.
     #[serde(default = "default_watch_interval_ms")]
-    pub watch_interval_ms: u64,
+    watch_interval_ms: u64,
     /// With `source = "openapi"`: `[auth.openapi]`.
-    pub openapi: Option<OpenApiConfig>,
+    openapi: Option<OpenApiConfig>,
     /// With `source = "follower"`: `[auth.follower]`.
-    pub follower: Option<FollowerConfig>,
+    follower: Option<FollowerConfig>,
     /// `[auth.limits]`: failed-auth limiting, on by default.
     #[serde(default)]
-    pub limits: LimitsConfig,
+    limits: LimitsConfig,
     /// Topic permissions: `permissions = "rules.json"` (the file source's rules file, short for
     /// `[auth.permissions] file = "rules.json"`) or the `[auth.permissions]` table.
     #[serde(default)]
-    pub permissions: PermissionsConfig,
+    permissions: PermissionsTable,
     /// Whether a set with no identity may replace the index (see [`crate::guard`]).
     #[serde(default)]
-    pub allow_empty: bool,
+    allow_empty: bool,
     /// The largest share of the identities in force, in percent, that one new set may remove;
     /// 100 = any (see [`crate::guard`]).
     #[serde(default = "default_max_removal_percent")]
-    pub max_removal_percent: u32,
+    max_removal_percent: u32,
 }
 
 fn default_max_removal_percent() -> u32 {
     crate::guard::Guard::default().max_removal_percent
+}
+
+/// `[auth]`, checked, with relative paths resolved: the source and its settings, and what
+/// every source shares.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub source: SourceConfig,
+    /// `[auth.limits]`: failed-auth limiting.
+    pub limits: LimitsConfig,
+    /// What the topic rules do where none matches, and to a refused PUBLISH.
+    pub permissions: PermissionsConfig,
+    /// `allow_empty` and `max_removal_percent`: what a new set may not do to the index.
+    pub guard: crate::guard::Guard,
+}
+
+/// The source that feeds the index, with its own settings.
+#[derive(Clone, Debug)]
+pub enum SourceConfig {
+    /// `source = "file"`: local JSON files, reloaded when they change.
+    File(FileSource),
+    /// `source = "openapi"`: ApsaraMQ for MQTT's OpenAPI (`QueryCustomAuth*`).
+    Openapi(OpenApiConfig),
+    /// `source = "follower"`: another mqid (the leader, which syncs) serving its last-good
+    /// snapshot over HTTP.
+    Follower(FollowerConfig),
+}
+
+/// `source = "file"`: the files (absolute paths) and how often they are checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSource {
+    /// `file` and `[auth] permissions` (or `[auth.permissions] file`).
+    pub files: crate::file::Files,
+    /// `watch_interval_ms`, at least 1 ms.
+    pub watch_interval: Duration,
 }
 
 /// What a refused PUBLISH does to the session (read by the broker's edge).
@@ -63,16 +97,10 @@ pub enum DenyAction {
     Disconnect,
 }
 
-/// `[auth.permissions]`, or the short form `[auth] permissions = "FILE"`.
-///
-/// `[auth] permissions` and `[auth.permissions]` are one TOML key, so a file together with the
-/// other settings is written as the table: `[auth.permissions]` `file = "permissions.json"`,
-/// `no_match = "allow"`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What the topic rules do where none matches, and to a refused PUBLISH (`[auth.permissions]`
+/// `no_match`, `deny_action`; the file source's rules file is in [`FileSource`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PermissionsConfig {
-    /// With `source = "file"`: the JSON array of permission records (the API's format),
-    /// reloaded with the identities file. Without it the file source enforces no topic rules.
-    pub file: Option<PathBuf>,
     /// A topic that no applicable rule matches: `"deny"` (default, as in the cloud) or
     /// `"allow"` (for brokers that use identities only).
     pub no_match: mqid_core::NoMatch,
@@ -80,130 +108,59 @@ pub struct PermissionsConfig {
     pub deny_action: DenyAction,
 }
 
-/// The table form of [`PermissionsConfig`].
+/// `[auth.permissions]`, or the short form `[auth] permissions = "FILE"`.
+///
+/// `[auth] permissions` and `[auth.permissions]` are one TOML key, so a file together with the
+/// other settings is written as the table: `[auth.permissions]` `file = "permissions.json"`,
+/// `no_match = "allow"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct PermissionsTable {
+    /// With `source = "file"`: the JSON array of permission records (the API's format),
+    /// reloaded with the identities file. Without it the file source enforces no topic rules.
+    file: Option<PathBuf>,
+    rules: PermissionsConfig,
+}
+
+/// The keys of the table form.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct PermissionsTable {
+struct PermissionsKeys {
     file: Option<PathBuf>,
     no_match: mqid_core::NoMatch,
     deny_action: DenyAction,
 }
 
-impl<'de> Deserialize<'de> for PermissionsConfig {
+impl<'de> Deserialize<'de> for PermissionsTable {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = PermissionsConfig;
+            type Value = PermissionsTable;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a rules file path, or a table of file, no_match and deny_action")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(PermissionsConfig {
+                Ok(PermissionsTable {
                     file: Some(PathBuf::from(v)),
-                    ..PermissionsConfig::default()
+                    rules: PermissionsConfig::default(),
                 })
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
             ) -> Result<Self::Value, A::Error> {
-                let t = PermissionsTable::deserialize(
+                let t = PermissionsKeys::deserialize(
                     serde::de::value::MapAccessDeserializer::new(map),
                 )?;
-                Ok(PermissionsConfig {
+                Ok(PermissionsTable {
                     file: t.file,
-                    no_match: t.no_match,
-                    deny_action: t.deny_action,
+                    rules: PermissionsConfig {
+                        no_match: t.no_match,
+                        deny_action: t.deny_action,
+                    },
                 })
             }
         }
         d.deserialize_any(Visitor)
-    }
-}
-
-/// `[auth.limits]`: after `max_failures` bad passwords for one (username, client id) pair
-/// within `window_secs`, that pair is refused for `cooldown_secs`, before any password check.
-/// See [`mqid_core::limit`] for the choice of key and what it does not protect against.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    pub enabled: bool,
-    pub max_failures: u32,
-    pub window_secs: u64,
-    pub cooldown_secs: u64,
-    /// Entries in the limiter's fixed table (memory: 8 bytes each, rounded up to a power of 2).
-    pub max_tracked_keys: usize,
-    /// Bad passwords for one username, across client ids, within `window_secs` that log a
-    /// warning (never a refusal); 0 = off.
-    pub username_alert_failures: u32,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        let d = mqid_core::Limits::default();
-        LimitsConfig {
-            enabled: true,
-            max_failures: d.max_failures,
-            window_secs: d.window.as_secs(),
-            cooldown_secs: d.cooldown.as_secs(),
-            max_tracked_keys: d.max_tracked_keys,
-            username_alert_failures: d.username_alert_failures,
-        }
-    }
-}
-
-impl LimitsConfig {
-    /// The limiter's settings, or `None` when disabled.
-    pub fn limits(&self) -> Option<mqid_core::Limits> {
-        self.enabled.then(|| mqid_core::Limits {
-            max_failures: self.max_failures,
-            window: Duration::from_secs(self.window_secs),
-            cooldown: Duration::from_secs(self.cooldown_secs),
-            max_tracked_keys: self.max_tracked_keys,
-            username_alert_failures: self.username_alert_failures,
-        })
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        use mqid_core::limit::MAX_FAILURES;
-        const DAY: u64 = 86_400;
-        if !(1..=MAX_FAILURES).contains(&self.max_failures) {
-            return Err(bad(
-                "limits.max_failures",
-                format!("{} is outside 1..={MAX_FAILURES}", self.max_failures),
-            ));
-        }
-        if self.username_alert_failures > MAX_FAILURES {
-            return Err(bad(
-                "limits.username_alert_failures",
-                format!(
-                    "{} is over {MAX_FAILURES} (0 turns the alert off)",
-                    self.username_alert_failures
-                ),
-            ));
-        }
-        if !(1..=DAY).contains(&self.window_secs) {
-            return Err(bad(
-                "limits.window_secs",
-                format!("{} is outside 1..={DAY}", self.window_secs),
-            ));
-        }
-        if !(1..=DAY).contains(&self.cooldown_secs) {
-            return Err(bad(
-                "limits.cooldown_secs",
-                format!("{} is outside 1..={DAY}", self.cooldown_secs),
-            ));
-        }
-        if !(64..=1 << 28).contains(&self.max_tracked_keys) {
-            return Err(bad(
-                "limits.max_tracked_keys",
-                format!(
-                    "{} is outside 64..=268435456 (8 bytes each)",
-                    self.max_tracked_keys
-                ),
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -321,73 +278,44 @@ fn default_follow_secs() -> u64 {
     10
 }
 
-/// A configuration value that cannot work, named by its key.
+/// An `[auth]` value that cannot work, named by its key.
 #[derive(Debug, thiserror::Error)]
-#[error("[auth] {key}: {problem}")]
-pub struct ConfigError {
-    pub key: &'static str,
-    pub problem: String,
-}
+#[error("[auth] {0}")]
+pub struct ConfigError(#[from] pub InvalidSetting);
 
 fn bad(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key,
-        problem: problem.into(),
-    }
+    ConfigError(InvalidSetting::new(key, problem))
 }
 
-impl AuthConfig {
-    /// Checks the values that serde cannot, and resolves relative paths against `base` (the
-    /// config file's folder).
-    pub fn validate(&mut self, base: &Path) -> Result<(), ConfigError> {
-        match self.source {
+impl AuthTable {
+    /// Checks the values that serde cannot, resolves relative paths against `base` (the config
+    /// file's folder), and keeps the chosen source's settings.
+    pub fn validate(self, base: &Path) -> Result<AuthConfig, ConfigError> {
+        let source = match self.source {
             SourceKind::File => {
                 let file = self
                     .file
-                    .as_mut()
                     .ok_or_else(|| bad("file", "required when source = \"file\""))?;
-                *file = base.join(&*file);
-                if let Some(p) = self.permissions.file.as_mut() {
-                    *p = base.join(&*p);
-                }
+                let files = crate::file::Files {
+                    identities: base.join(file),
+                    permissions: self.permissions.file.map(|p| base.join(p)),
+                };
                 if self.watch_interval_ms == 0 {
                     return Err(bad("watch_interval_ms", "must be at least 1"));
                 }
+                SourceConfig::File(FileSource {
+                    files,
+                    watch_interval: Duration::from_millis(self.watch_interval_ms),
+                })
             }
             SourceKind::Openapi => {
-                let api = self.openapi.as_mut().ok_or_else(|| {
+                let mut api = self.openapi.ok_or_else(|| {
                     bad(
                         "openapi",
                         "an [auth.openapi] table is required when source = \"openapi\"",
                     )
                 })?;
-                if !(1..=100).contains(&api.page_size) {
-                    return Err(bad(
-                        "openapi.page_size",
-                        format!("{} is outside 1..=100", api.page_size),
-                    ));
-                }
-                if api.refresh_secs == 0 {
-                    return Err(bad("openapi.refresh_secs", "must be at least 1"));
-                }
-                if !(api.max_requests_per_sec > 0.0 && api.max_requests_per_sec <= 100.0) {
-                    return Err(bad(
-                        "openapi.max_requests_per_sec",
-                        format!(
-                            "{} is outside (0, 100]; the API blocks source IPs over 300 QPS",
-                            api.max_requests_per_sec
-                        ),
-                    ));
-                }
-                if api.request_timeout_secs == 0 {
-                    return Err(bad("openapi.request_timeout_secs", "must be at least 1"));
-                }
-                if api.region_id.is_empty() {
-                    return Err(bad("openapi.region_id", "is empty"));
-                }
-                if api.instance_id.is_empty() {
-                    return Err(bad("openapi.instance_id", "is empty"));
-                }
+                api.check()?;
                 if self.permissions.file.is_some() {
                     return Err(bad(
                         "permissions.file",
@@ -398,40 +326,17 @@ impl AuthConfig {
                 if let Some(s) = api.snapshot.as_mut() {
                     *s = base.join(&*s);
                 }
-                // Only a value the operator set can contradict refresh_secs; the default
-                // follows it.
-                if let Some(max) = api.max_staleness_secs {
-                    if max != 0 && max <= api.refresh_secs {
-                        return Err(bad(
-                            "openapi.max_staleness_secs",
-                            format!(
-                                "{max} must be more than refresh_secs ({}), or 0 for no limit \
-                                 (unset, it is {} x refresh_secs and at least {} s)",
-                                api.refresh_secs, STALE_AFTER_PASSES, MIN_DEFAULT_STALENESS_SECS
-                            ),
-                        ));
-                    }
-                }
+                api.check_staleness()?;
+                SourceConfig::Openapi(api)
             }
             SourceKind::Follower => {
-                let f = self.follower.as_mut().ok_or_else(|| {
+                let mut f = self.follower.ok_or_else(|| {
                     bad(
                         "follower",
                         "an [auth.follower] table is required when source = \"follower\"",
                     )
                 })?;
-                if !(f.leader.starts_with("http://") || f.leader.starts_with("https://")) {
-                    return Err(bad(
-                        "follower.leader",
-                        format!("{:?} is not an http:// or https:// URL", f.leader),
-                    ));
-                }
-                if f.interval_secs == 0 {
-                    return Err(bad("follower.interval_secs", "must be at least 1"));
-                }
-                if f.request_timeout_secs == 0 {
-                    return Err(bad("follower.request_timeout_secs", "must be at least 1"));
-                }
+                f.check()?;
                 if self.permissions.file.is_some() {
                     return Err(bad(
                         "permissions.file",
@@ -442,28 +347,94 @@ impl AuthConfig {
                 if let Some(t) = f.token_file.as_mut() {
                     *t = base.join(&*t);
                 }
+                SourceConfig::Follower(f)
             }
-        }
-        self.limits.validate()?;
+        };
+        self.limits.validate().map_err(|e| bad(e.key, e.problem))?;
         if self.max_removal_percent > 100 {
             return Err(bad(
                 "max_removal_percent",
                 format!("{} is outside 0..=100", self.max_removal_percent),
             ));
         }
-        Ok(())
+        Ok(AuthConfig {
+            source,
+            limits: self.limits,
+            permissions: self.permissions.rules,
+            guard: crate::guard::Guard {
+                allow_empty: self.allow_empty,
+                max_removal_percent: self.max_removal_percent,
+            },
+        })
     }
+}
 
-    /// The guard against losing identities that these settings describe.
-    pub fn guard(&self) -> crate::guard::Guard {
-        crate::guard::Guard {
-            allow_empty: self.allow_empty,
-            max_removal_percent: self.max_removal_percent,
+impl FollowerConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(self.leader.starts_with("http://") || self.leader.starts_with("https://")) {
+            return Err(bad(
+                "follower.leader",
+                format!("{:?} is not an http:// or https:// URL", self.leader),
+            ));
         }
+        if self.interval_secs == 0 {
+            return Err(bad("follower.interval_secs", "must be at least 1"));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(bad("follower.request_timeout_secs", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 
 impl OpenApiConfig {
+    /// The checks of `[auth.openapi]` on its own values, but for `max_staleness_secs`.
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=100).contains(&self.page_size) {
+            return Err(bad(
+                "openapi.page_size",
+                format!("{} is outside 1..=100", self.page_size),
+            ));
+        }
+        if self.refresh_secs == 0 {
+            return Err(bad("openapi.refresh_secs", "must be at least 1"));
+        }
+        if !(self.max_requests_per_sec > 0.0 && self.max_requests_per_sec <= 100.0) {
+            return Err(bad(
+                "openapi.max_requests_per_sec",
+                format!(
+                    "{} is outside (0, 100]; the API blocks source IPs over 300 QPS",
+                    self.max_requests_per_sec
+                ),
+            ));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(bad("openapi.request_timeout_secs", "must be at least 1"));
+        }
+        if self.region_id.is_empty() {
+            return Err(bad("openapi.region_id", "is empty"));
+        }
+        if self.instance_id.is_empty() {
+            return Err(bad("openapi.instance_id", "is empty"));
+        }
+        Ok(())
+    }
+
+    /// Only a value the operator set can contradict `refresh_secs`; the default follows it.
+    fn check_staleness(&self) -> Result<(), ConfigError> {
+        match self.max_staleness_secs {
+            Some(max) if max != 0 && max <= self.refresh_secs => Err(bad(
+                "openapi.max_staleness_secs",
+                format!(
+                    "{max} must be more than refresh_secs ({}), or 0 for no limit \
+                     (unset, it is {} x refresh_secs and at least {} s)",
+                    self.refresh_secs, STALE_AFTER_PASSES, MIN_DEFAULT_STALENESS_SECS
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// How long without a good pass makes the index stale: `max_staleness_secs` when set (`None`
     /// for 0, never stale), else [`STALE_AFTER_PASSES`] × `refresh_secs` and at least
     /// [`MIN_DEFAULT_STALENESS_SECS`].
@@ -490,10 +461,23 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<AuthConfig, String> {
-        let mut c: AuthConfig = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        c.validate(Path::new("/etc/mqid"))
-            .map_err(|e| e.to_string())?;
-        Ok(c)
+        let t: AuthTable = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        t.validate(Path::new("/etc/mqid"))
+            .map_err(|e| e.to_string())
+    }
+
+    fn api(c: AuthConfig) -> OpenApiConfig {
+        match c.source {
+            SourceConfig::Openapi(api) => api,
+            other => panic!("not the OpenAPI source: {other:?}"),
+        }
+    }
+
+    fn files(c: &AuthConfig) -> &crate::file::Files {
+        match &c.source {
+            SourceConfig::File(f) => &f.files,
+            other => panic!("not the file source: {other:?}"),
+        }
     }
 
     const OPENAPI: &str = r#""source":"openapi","openapi":{"region_id":"r","instance_id":"i""#;
@@ -532,19 +516,16 @@ mod tests {
     #[test]
     fn staleness_defaults_to_an_hour_and_serve() {
         let c = parse(&format!("{{{OPENAPI}}}}}")).unwrap();
-        let api = c.openapi.unwrap();
+        let a = api(c);
         assert_eq!(
-            (api.max_staleness(), api.on_stale),
+            (a.max_staleness(), a.on_stale),
             (Some(Duration::from_secs(3600)), OnStale::Serve)
         );
         // An hourly refresh, staleness unset: the default follows refresh_secs (issue 12, 2).
         let c = parse(&format!(r#"{{{OPENAPI},"refresh_secs":3600}}}}"#)).unwrap();
-        assert_eq!(
-            c.openapi.unwrap().max_staleness(),
-            Some(Duration::from_secs(3 * 3600))
-        );
+        assert_eq!(api(c).max_staleness(), Some(Duration::from_secs(3 * 3600)));
         let c = parse(&format!(r#"{{{OPENAPI},"max_staleness_secs":0}}}}"#)).unwrap();
-        assert_eq!(c.openapi.unwrap().max_staleness(), None);
+        assert_eq!(api(c).max_staleness(), None);
         // only an explicit contradiction is an error
         let e = parse(&format!(
             r#"{{{OPENAPI},"refresh_secs":3600,"max_staleness_secs":3600}}}}"#
@@ -555,7 +536,7 @@ mod tests {
             r#"{{{OPENAPI},"max_staleness_secs":0,"on_stale":"refuse"}}}}"#
         ))
         .unwrap();
-        assert_eq!(c.openapi.unwrap().on_stale, OnStale::Refuse);
+        assert_eq!(api(c).on_stale, OnStale::Refuse);
         let e = parse(&format!(
             r#"{{{OPENAPI},"refresh_secs":60,"max_staleness_secs":60}}}}"#
         ))
@@ -571,14 +552,13 @@ mod tests {
     fn parse_toml(text: &str) -> Result<AuthConfig, String> {
         #[derive(Deserialize)]
         struct File {
-            auth: AuthConfig,
+            auth: AuthTable,
         }
-        let mut c = toml::from_str::<File>(text)
+        toml::from_str::<File>(text)
             .map_err(|e| e.to_string())?
-            .auth;
-        c.validate(Path::new("/etc/mqid"))
-            .map_err(|e| e.to_string())?;
-        Ok(c)
+            .auth
+            .validate(Path::new("/etc/mqid"))
+            .map_err(|e| e.to_string())
     }
 
     const FILE: &str = "[auth]\nsource = \"file\"\nfile = \"ids.json\"\n";
@@ -587,12 +567,12 @@ mod tests {
     fn permissions_default_to_deny_ignore_and_no_file() {
         let c = parse_toml(FILE).unwrap();
         assert_eq!(c.permissions, PermissionsConfig::default());
-        assert_eq!(c.permissions.file, None);
+        assert_eq!(files(&c).permissions, None);
         assert_eq!(c.permissions.no_match, mqid_core::NoMatch::Deny);
         assert_eq!(c.permissions.deny_action, DenyAction::Ignore);
         let c = parse_toml(OPENAPI_TOML).unwrap();
         assert!(
-            c.openapi.unwrap().permissions,
+            api(c).permissions,
             "the OpenAPI source reads rules by default"
         );
     }
@@ -601,18 +581,22 @@ mod tests {
     fn permissions_file_short_form_and_table_resolve_against_the_config_folder() {
         let c = parse_toml(&format!("{FILE}permissions = \"rules/p.json\"\n")).unwrap();
         assert_eq!(
-            c.permissions.file.as_deref(),
+            files(&c).permissions.as_deref(),
             Some(Path::new("/etc/mqid/rules/p.json"))
         );
+        assert_eq!(files(&c).identities, Path::new("/etc/mqid/ids.json"));
         let c = parse_toml(&format!(
             "{FILE}[auth.permissions]\nfile = \"p.json\"\nno_match = \"allow\"\n\
              deny_action = \"disconnect\"\n"
         ))
         .unwrap();
         assert_eq!(
+            files(&c).permissions.as_deref(),
+            Some(Path::new("/etc/mqid/p.json"))
+        );
+        assert_eq!(
             c.permissions,
             PermissionsConfig {
-                file: Some("/etc/mqid/p.json".into()),
                 no_match: mqid_core::NoMatch::Allow,
                 deny_action: DenyAction::Disconnect,
             }
@@ -651,10 +635,88 @@ mod tests {
             "{e}"
         );
         let c = parse_toml(&format!("{OPENAPI_TOML}permissions = false\n")).unwrap();
-        assert!(!c.openapi.unwrap().permissions);
+        assert!(!api(c).permissions);
         let e = parse_toml(&format!("{OPENAPI_TOML}permissions = \"yes\"\n")).unwrap_err();
         assert!(e.contains("permissions"), "{e}");
     }
+
+    #[test]
+    fn each_source_keeps_its_own_settings_resolved() {
+        let c = parse_toml(&format!("{FILE}watch_interval_ms = 250\n")).unwrap();
+        let SourceConfig::File(f) = &c.source else {
+            panic!("{c:?}");
+        };
+        assert_eq!(f.watch_interval, Duration::from_millis(250));
+        assert_eq!(f.files.identities, Path::new("/etc/mqid/ids.json"));
+        let c = parse_toml(&format!("{OPENAPI_TOML}snapshot = \"state/snap.json\"\n")).unwrap();
+        assert_eq!(
+            api(c).snapshot.as_deref(),
+            Some(Path::new("/etc/mqid/state/snap.json"))
+        );
+        let c = parse_toml(FOLLOWER_TOML).unwrap();
+        let SourceConfig::Follower(f) = &c.source else {
+            panic!("{c:?}");
+        };
+        assert_eq!(f.snapshot, Path::new("/etc/mqid/own.json"));
+        assert_eq!(f.token_file.as_deref(), Some(Path::new("/etc/mqid/token")));
+        // The shared settings are the same whatever the source.
+        let c = parse_toml(&format!(
+            "[auth]\nsource = \"follower\"\nallow_empty = true\nmax_removal_percent = 7\n\
+             permissions = {{ no_match = \"allow\" }}\n{}",
+            FOLLOWER_TOML.trim_start_matches("[auth]\nsource = \"follower\"\n")
+        ))
+        .unwrap();
+        assert_eq!(
+            c.guard,
+            crate::guard::Guard {
+                allow_empty: true,
+                max_removal_percent: 7
+            }
+        );
+        assert_eq!(c.permissions.no_match, mqid_core::NoMatch::Allow);
+    }
+
+    #[test]
+    fn a_source_without_its_settings_is_named() {
+        for (text, expected) in [
+            (
+                "[auth]\nsource = \"file\"\n",
+                "[auth] file: required when source = \"file\"",
+            ),
+            (
+                "[auth]\nsource = \"openapi\"\nfile = \"ids.json\"\n",
+                "[auth] openapi: an [auth.openapi] table is required when source = \"openapi\"",
+            ),
+            (
+                "[auth]\nsource = \"follower\"\n[auth.openapi]\nregion_id = \"r\"\n\
+                 instance_id = \"i\"\n",
+                "[auth] follower: an [auth.follower] table is required when source = \"follower\"",
+            ),
+            (
+                "[auth]\nsource = \"file\"\nfile = \"x\"\nwatch_interval_ms = 0\n",
+                "[auth] watch_interval_ms: must be at least 1",
+            ),
+        ] {
+            assert_eq!(parse_toml(text).unwrap_err(), expected, "{text}");
+        }
+        let e = parse_toml(&format!(
+            "{FOLLOWER_TOML}[auth.permissions]\nfile = \"p.json\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("[auth] permissions.file") && e.contains("follower"),
+            "{e}"
+        );
+        let e = parse_toml("[auth]\nsource = \"ftp\"\n").unwrap_err();
+        for n in ["ftp", "file", "openapi", "follower"] {
+            assert!(e.contains(n), "{e}");
+        }
+        let e = parse_toml(&FOLLOWER_TOML.replace("http://", "ftp://")).unwrap_err();
+        assert!(e.contains("[auth] follower.leader"), "{e}");
+    }
+
+    const FOLLOWER_TOML: &str = "[auth]\nsource = \"follower\"\n[auth.follower]\n\
+        leader = \"http://10.0.0.5:8088\"\nsnapshot = \"own.json\"\ntoken_file = \"token\"\n";
 
     const OPENAPI_TOML: &str =
         "[auth]\nsource = \"openapi\"\n[auth.openapi]\nregion_id = \"r\"\ninstance_id = \"i\"\n";

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use mqid_core::{Index, SharedIndex};
 
 use crate::guard::{Guard, Refused};
-use crate::{apply, AuthConfig, Loaded, Origin};
+use crate::{apply, FileSource, Loaded, Origin};
 
 /// The files of the file source: the identities and, when configured, the topic rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,21 +24,16 @@ pub struct Files {
 }
 
 impl Files {
-    /// The files of a validated `[auth]` with `source = "file"`. Without a rules file, says once
-    /// (INFO) that topic permissions are not enforced: call it once, at start-up.
-    pub fn from_config(auth: &AuthConfig) -> Files {
-        let identities = auth.file.clone().expect("validated: file is set");
-        let permissions = auth.permissions.file.clone();
-        if permissions.is_none() {
+    /// The files of `[auth]` with `source = "file"`. Without a rules file, says once (INFO)
+    /// that topic permissions are not enforced: call it once, at start-up.
+    pub fn from_config(source: &FileSource) -> Files {
+        if source.files.permissions.is_none() {
             tracing::info!(
                 "no [auth] permissions file: topic permissions are not enforced (any admitted \
                  client may publish and subscribe to any topic)"
             );
         }
-        Files {
-            identities,
-            permissions,
-        }
+        source.files.clone()
     }
 
     /// Only an identities file: no topic rules.
@@ -134,23 +129,59 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
     })
 }
 
-/// What identifies one version of the file without reading it.
+/// What identifies one version of a file without reading it: size, inode and modification
+/// time. The one change detector of mqid: the file source's [`Watcher`] and the emulator's
+/// store both poll with it.
+///
+/// File systems keep modification times coarsely, so a quick same-size rewrite may not move the
+/// stamp: while a file is younger than [`FileStamp::SETTLE`] (or its modification time is
+/// unknown or in the future), its stamp proves nothing and the content must be compared
+/// ([`content_hash`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp {
+pub struct FileStamp {
     modified: Option<SystemTime>,
     len: u64,
     #[cfg(unix)]
     inode: u64,
 }
 
-fn stamp(path: &Path) -> Option<Stamp> {
-    let m = std::fs::metadata(path).ok()?;
-    Some(Stamp {
-        modified: m.modified().ok(),
-        len: m.len(),
-        #[cfg(unix)]
-        inode: std::os::unix::fs::MetadataExt::ino(&m),
-    })
+impl FileStamp {
+    /// How old a modification time must be to be trusted.
+    pub const SETTLE: Duration = Duration::from_secs(3);
+
+    /// The stamp of the file at `path` now.
+    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let m = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            modified: m.modified().ok(),
+            len: m.len(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&m),
+        })
+    }
+
+    /// Whether a file stamped `now` (`None`: missing or unreadable) is certainly the version
+    /// last seen stamped `seen`, without reading it.
+    pub fn same_version(seen: Option<&FileStamp>, now: Option<&FileStamp>) -> bool {
+        seen == now && now.is_none_or(FileStamp::settled)
+    }
+
+    fn settled(&self) -> bool {
+        match self.modified.map(|m| SystemTime::now().duration_since(m)) {
+            Some(Ok(age)) => age >= Self::SETTLE,
+            // modified in the future (clock skew) or unknown: keep comparing content
+            Some(Err(_)) | None => false,
+        }
+    }
+}
+
+/// A hash of a file's content, to tell versions apart when the stamp cannot (not a security
+/// property: the files are the operator's).
+pub fn content_hash(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    h.finish()
 }
 
 /// Watches the files and applies every valid new version of the set to `shared`. An invalid
@@ -176,26 +207,26 @@ pub struct Watcher {
 /// One watched file: what it looked like when last seen.
 struct Watched {
     path: PathBuf,
-    seen: Option<Stamp>,
+    seen: Option<FileStamp>,
     seen_hash: Option<u64>,
 }
 
 impl Watched {
     fn new(path: PathBuf) -> Self {
         Watched {
-            seen: stamp(&path),
-            seen_hash: content_hash(&path),
+            seen: FileStamp::of(&path).ok(),
+            seen_hash: read_hash(&path),
             path,
         }
     }
 
     /// Whether the content changed since the last call (or since [`Watched::new`]).
     fn changed(&mut self) -> bool {
-        let now = stamp(&self.path);
-        if now == self.seen && !recent(&now) {
+        let now = FileStamp::of(&self.path).ok();
+        if FileStamp::same_version(self.seen.as_ref(), now.as_ref()) {
             return false;
         }
-        let hash = content_hash(&self.path);
+        let hash = read_hash(&self.path);
         self.seen = now;
         if hash == self.seen_hash {
             return false;
@@ -283,26 +314,8 @@ async fn watch(w: Watcher, shared: Arc<SharedIndex>, interval: Duration) {
     }
 }
 
-fn recent(stamp: &Option<Stamp>) -> bool {
-    let Some(modified) = stamp.as_ref().and_then(|s| s.modified) else {
-        return false;
-    };
-    match SystemTime::now().duration_since(modified) {
-        Ok(age) => age < Duration::from_secs(3),
-        Err(_) => true, // modified in the future: clock skew, keep checking
-    }
-}
-
-fn content_hash(path: &Path) -> Option<u64> {
-    read_hash(path).ok()
-}
-
-fn read_hash(path: &Path) -> std::io::Result<u64> {
-    use std::hash::{Hash, Hasher};
-    let body = std::fs::read(path)?;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut h);
-    Ok(h.finish())
+fn read_hash(path: &Path) -> Option<u64> {
+    std::fs::read(path).ok().map(|body| content_hash(&body))
 }
 
 #[cfg(test)]

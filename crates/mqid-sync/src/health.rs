@@ -1,5 +1,5 @@
 //! How the OpenAPI source is doing: the time of the last good pass, the staleness policy, pass
-//! counters; and the sync side's metrics.
+//! counters.
 //!
 //! # Staleness
 //!
@@ -14,18 +14,15 @@
 //!
 //! # Metrics
 //!
-//! [`SyncHealth::publish_metrics`] and [`publish_index_metrics`] set the `metrics` recorder's
-//! values from plain counters, like the CONNECT counters (see `mqid_rumqttd`): totals are set
-//! with `absolute`, so nothing recorded before rumqttd installs its recorder is lost. Pass
-//! durations also feed a histogram, whose samples from before the recorder exists are dropped.
+//! [`SyncHealth::figures`] gives the plain counters behind the `mqid_openapi_*` metrics; the
+//! `mqid` command publishes them with every other metric of mqid, in one place.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-use mqid_core::{SharedIndex, StaleGate};
+use mqid_core::StaleGate;
 
 use crate::openapi::{ApiCounters, PassError, PassStats};
 use crate::{OnStale, OpenApiConfig};
@@ -35,13 +32,58 @@ pub const REMINDER: Duration = Duration::from_secs(300);
 /// Distinct error codes kept as metric labels; the rest are counted as `other`.
 const MAX_CODES: usize = 32;
 
+/// The last good pass: at the instant `at`, it was `age` old (zero for a pass that just
+/// completed; a snapshot's age at start-up).
+#[derive(Clone, Copy, Debug)]
+struct LastGood {
+    at: Instant,
+    age: Duration,
+}
+
+impl LastGood {
+    fn age_at(self, now: Instant) -> Duration {
+        self.age + now.saturating_duration_since(self.at)
+    }
+}
+
+/// Where the index stands against `max_staleness`. [`SyncHealth::watch`] makes the transitions
+/// (and logs each); a good pass only moves `last_good`.
+#[derive(Clone, Copy, Debug, Default)]
+enum Staleness {
+    /// No good pass and no snapshot yet: nothing to be stale.
+    #[default]
+    NeverSynced,
+    Fresh {
+        last_good: LastGood,
+    },
+    /// Stale since `since`; the last warning was logged at `warned_at`.
+    Stale {
+        last_good: LastGood,
+        since: Instant,
+        warned_at: Instant,
+    },
+}
+
+impl Staleness {
+    fn last_good(&self) -> Option<LastGood> {
+        match *self {
+            Staleness::NeverSynced => None,
+            Staleness::Fresh { last_good } | Staleness::Stale { last_good, .. } => Some(last_good),
+        }
+    }
+
+    /// A good pass (or a snapshot) at `last_good`; staleness itself is left to `watch`.
+    fn synced(&mut self, new: LastGood) {
+        match self {
+            Staleness::NeverSynced => *self = Staleness::Fresh { last_good: new },
+            Staleness::Fresh { last_good } | Staleness::Stale { last_good, .. } => *last_good = new,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// `(at, age at that instant)` of the last good pass; `None` before any.
-    last_good: Option<(Instant, Duration)>,
-    stale: bool,
-    stale_since: Option<Instant>,
-    warned_at: Option<Instant>,
+    staleness: Staleness,
     failed_by_code: BTreeMap<String, u64>,
     durations: Vec<f64>,
     last_duration: Option<Duration>,
@@ -92,7 +134,10 @@ impl SyncHealth {
         let age = SystemTime::now()
             .duration_since(synced_at)
             .unwrap_or_default();
-        self.state().last_good = Some((Instant::now(), age));
+        self.state().staleness.synced(LastGood {
+            at: Instant::now(),
+            age,
+        });
         self.watch(Instant::now());
     }
 
@@ -101,7 +146,10 @@ impl SyncHealth {
         self.passes_ok.fetch_add(1, Relaxed);
         {
             let mut st = self.state();
-            st.last_good = Some((Instant::now(), Duration::ZERO));
+            st.staleness.synced(LastGood {
+                at: Instant::now(),
+                age: Duration::ZERO,
+            });
             st.last_duration = Some(stats.duration);
             if st.durations.len() < 1024 {
                 st.durations.push(stats.duration.as_secs_f64());
@@ -129,14 +177,12 @@ impl SyncHealth {
 
     /// How long ago the last good pass completed, at `now`; `None` before any.
     pub fn age(&self, now: Instant) -> Option<Duration> {
-        self.state()
-            .last_good
-            .map(|(at, age)| age + now.saturating_duration_since(at))
+        self.state().staleness.last_good().map(|g| g.age_at(now))
     }
 
     /// Whether the index is stale right now.
     pub fn is_stale(&self) -> bool {
-        self.state().stale
+        matches!(self.state().staleness, Staleness::Stale { .. })
     }
 
     /// Re-evaluates staleness at `now`: logs a change once (and a reminder every [`REMINDER`]
@@ -147,64 +193,76 @@ impl SyncHealth {
             return false;
         };
         let mut st = self.state();
-        let Some(age) = st
-            .last_good
-            .map(|(at, age)| age + now.saturating_duration_since(at))
-        else {
-            return false;
-        };
-        let stale = age > max;
         let refuse = self.on_stale == OnStale::Refuse;
-        if stale && !st.stale {
-            st.stale = true;
-            st.stale_since = Some(now);
-            st.warned_at = Some(now);
-            if refuse {
-                self.gate.set_refusing(true);
-            }
-            tracing::error!(
-                age_secs = age.as_secs(),
-                max_staleness_secs = max.as_secs(),
-                on_stale = self.policy(),
-                "the index is STALE: no OpenAPI pass has succeeded for {} s (max_staleness_secs = {}); {}",
-                age.as_secs(),
-                max.as_secs(),
-                self.consequence()
-            );
-        } else if stale
-            && st
-                .warned_at
-                .is_some_and(|w| now.duration_since(w) >= REMINDER)
-        {
-            st.warned_at = Some(now);
-            tracing::error!(
-                age_secs = age.as_secs(),
-                max_staleness_secs = max.as_secs(),
-                on_stale = self.policy(),
-                "the index is still STALE: no OpenAPI pass has succeeded for {} s; {}",
-                age.as_secs(),
-                self.consequence()
-            );
-        } else if !stale && st.stale {
-            st.stale = false;
-            st.warned_at = None;
-            let was = st
-                .stale_since
-                .take()
-                .map_or(0, |s| now.saturating_duration_since(s).as_secs());
-            if refuse {
-                self.gate.set_refusing(false);
-            }
-            tracing::info!(
-                stale_for_secs = was,
-                "the index is fresh again: an OpenAPI pass succeeded after {was} s of staleness{}",
-                if refuse {
-                    "; CONNECTs are decided again"
-                } else {
-                    ""
+        let (stale, next) = match st.staleness {
+            Staleness::NeverSynced => return false,
+            Staleness::Fresh { last_good } => {
+                let age = last_good.age_at(now);
+                if age <= max {
+                    return false;
                 }
-            );
-        }
+                if refuse {
+                    self.gate.set_refusing(true);
+                }
+                tracing::error!(
+                    age_secs = age.as_secs(),
+                    max_staleness_secs = max.as_secs(),
+                    on_stale = self.policy(),
+                    "the index is STALE: no OpenAPI pass has succeeded for {} s (max_staleness_secs = {}); {}",
+                    age.as_secs(),
+                    max.as_secs(),
+                    self.consequence()
+                );
+                let next = Staleness::Stale {
+                    last_good,
+                    since: now,
+                    warned_at: now,
+                };
+                (true, next)
+            }
+            Staleness::Stale {
+                last_good,
+                since,
+                warned_at,
+            } => {
+                let age = last_good.age_at(now);
+                if age > max {
+                    if now.saturating_duration_since(warned_at) < REMINDER {
+                        return true;
+                    }
+                    tracing::error!(
+                        age_secs = age.as_secs(),
+                        max_staleness_secs = max.as_secs(),
+                        on_stale = self.policy(),
+                        "the index is still STALE: no OpenAPI pass has succeeded for {} s; {}",
+                        age.as_secs(),
+                        self.consequence()
+                    );
+                    let next = Staleness::Stale {
+                        last_good,
+                        since,
+                        warned_at: now,
+                    };
+                    (true, next)
+                } else {
+                    let was = now.saturating_duration_since(since).as_secs();
+                    if refuse {
+                        self.gate.set_refusing(false);
+                    }
+                    tracing::info!(
+                        stale_for_secs = was,
+                        "the index is fresh again: an OpenAPI pass succeeded after {was} s of staleness{}",
+                        if refuse {
+                            "; CONNECTs are decided again"
+                        } else {
+                            ""
+                        }
+                    );
+                    (false, Staleness::Fresh { last_good })
+                }
+            }
+        };
+        st.staleness = next;
         stale
     }
 
@@ -226,117 +284,47 @@ impl SyncHealth {
         }
     }
 
-    /// Sets the `mqid_openapi_*` metrics. Off the CONNECT path only.
-    pub fn publish_metrics(&self) {
-        describe_counter!(
-            "mqid_openapi_passes_total",
-            "OpenAPI refresh passes, by result (ok, failed)"
-        );
-        describe_counter!(
-            "mqid_openapi_pass_errors_total",
-            "failed OpenAPI passes by error code (the service's Code, or retries_exhausted, bad_page, request, http_<status>)"
-        );
-        describe_counter!(
-            "mqid_openapi_requests_total",
-            "OpenAPI requests sent, retries included"
-        );
-        describe_counter!(
-            "mqid_openapi_retries_total",
-            "OpenAPI requests retried after a transient failure"
-        );
-        describe_counter!(
-            "mqid_openapi_pages_total",
-            "OpenAPI pages received and accepted"
-        );
-        describe_histogram!(
-            "mqid_openapi_pass_duration_seconds",
-            metrics::Unit::Seconds,
-            "wall time of OpenAPI passes, failed ones included"
-        );
-        describe_gauge!(
-            "mqid_openapi_last_pass_duration_seconds",
-            metrics::Unit::Seconds,
-            "wall time of the latest OpenAPI pass"
-        );
-        describe_gauge!(
-            "mqid_openapi_last_good_pass_age_seconds",
-            metrics::Unit::Seconds,
-            "seconds since the last complete OpenAPI pass (at start-up, since the pass that wrote the snapshot)"
-        );
-        describe_gauge!(
-            "mqid_openapi_stale",
-            "1 while the index is older than max_staleness_secs, else 0"
-        );
-        counter!("mqid_openapi_passes_total", "result" => "ok")
-            .absolute(self.passes_ok.load(Relaxed));
-        counter!("mqid_openapi_passes_total", "result" => "failed")
-            .absolute(self.passes_failed.load(Relaxed));
-        counter!("mqid_openapi_requests_total").absolute(self.api.requests.load(Relaxed));
-        counter!("mqid_openapi_retries_total").absolute(self.api.retries.load(Relaxed));
-        counter!("mqid_openapi_pages_total").absolute(self.api.pages.load(Relaxed));
-        let now = Instant::now();
-        let (codes, durations, last_duration, age, stale) = {
-            let mut st = self.state();
-            let codes: Vec<(String, u64)> = st
+    /// The numbers behind the `mqid_openapi_*` metrics at `now`. Takes the pass durations
+    /// recorded since the last call (for the histogram). Off the CONNECT path only.
+    pub fn figures(&self, now: Instant) -> HealthFigures {
+        let mut st = self.state();
+        HealthFigures {
+            passes_ok: self.passes_ok.load(Relaxed),
+            passes_failed: self.passes_failed.load(Relaxed),
+            requests: self.api.requests.load(Relaxed),
+            retries: self.api.retries.load(Relaxed),
+            pages: self.api.pages.load(Relaxed),
+            failed_by_code: st
                 .failed_by_code
                 .iter()
                 .map(|(c, n)| (c.clone(), *n))
-                .collect();
-            let age = st
-                .last_good
-                .map(|(at, age)| age + now.saturating_duration_since(at));
-            (
-                codes,
-                std::mem::take(&mut st.durations),
-                st.last_duration,
-                age,
-                st.stale,
-            )
-        };
-        for (code, n) in codes {
-            counter!("mqid_openapi_pass_errors_total", "code" => code).absolute(n);
+                .collect(),
+            new_durations: std::mem::take(&mut st.durations),
+            last_duration: st.last_duration,
+            last_good_age: st.staleness.last_good().map(|g| g.age_at(now)),
+            stale: matches!(st.staleness, Staleness::Stale { .. }),
         }
-        let h = histogram!("mqid_openapi_pass_duration_seconds");
-        for d in durations {
-            h.record(d);
-        }
-        if let Some(d) = last_duration {
-            gauge!("mqid_openapi_last_pass_duration_seconds").set(d.as_secs_f64());
-        }
-        if let Some(age) = age {
-            gauge!("mqid_openapi_last_good_pass_age_seconds").set(age.as_secs_f64().floor());
-        }
-        gauge!("mqid_openapi_stale").set(if stale { 1.0 } else { 0.0 });
     }
 }
 
-/// Sets `mqid_index_identities{type,mode}`, `mqid_index_blacklisted_client_ids` and
-/// `mqid_index_topic_rules` from the index in force. Off the CONNECT path only.
-pub fn publish_index_metrics(shared: &SharedIndex) {
-    describe_gauge!(
-        "mqid_index_identities",
-        "identities in the index in force, by type (user, client) and mode (origin, signed)"
-    );
-    describe_gauge!(
-        "mqid_index_blacklisted_client_ids",
-        "client ids on the connect blacklist in force"
-    );
-    describe_gauge!(
-        "mqid_index_topic_rules",
-        "topic permission rules in force; -1 when topic permissions are not enforced"
-    );
-    let index = shared.load();
-    gauge!("mqid_index_topic_rules").set(index.permissions().map_or(-1.0, |p| p.len() as f64));
-    let s = index.stats();
-    for (t, m, n) in [
-        ("user", "origin", s.user_origin),
-        ("user", "signed", s.user_signed),
-        ("client", "origin", s.client_origin),
-        ("client", "signed", s.client_signed),
-    ] {
-        gauge!("mqid_index_identities", "type" => t, "mode" => m).set(n as f64);
-    }
-    gauge!("mqid_index_blacklisted_client_ids").set(s.blacklisted_client_ids as f64);
+/// What [`SyncHealth::figures`] reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HealthFigures {
+    pub passes_ok: u64,
+    pub passes_failed: u64,
+    /// OpenAPI requests sent, retries included.
+    pub requests: u64,
+    pub retries: u64,
+    /// Pages received and accepted.
+    pub pages: u64,
+    /// Failed passes by error code (at most 32 codes, then `other`).
+    pub failed_by_code: Vec<(String, u64)>,
+    /// Pass durations in seconds recorded since the previous call, failed passes included.
+    pub new_durations: Vec<f64>,
+    pub last_duration: Option<Duration>,
+    /// Since the last good pass (or the pass that wrote the snapshot); `None` before any.
+    pub last_good_age: Option<Duration>,
+    pub stale: bool,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! `Loaded` at all: the index in force stays as it was.
 #![forbid(unsafe_code)]
 
+mod backoff;
 pub mod config;
 pub mod file;
 pub mod follower;
@@ -27,8 +28,8 @@ use mqid_core::{
 };
 
 pub use config::{
-    AuthConfig, DenyAction, FollowerConfig, LimitsConfig, OnStale, OpenApiConfig,
-    PermissionsConfig, SignatureVersion, SourceKind,
+    AuthConfig, AuthTable, DenyAction, FileSource, FollowerConfig, OnStale, OpenApiConfig,
+    PermissionsConfig, SignatureVersion, SourceConfig,
 };
 
 /// Where a [`Loaded`] set came from, for the log line that says what is in force.

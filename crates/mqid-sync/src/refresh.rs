@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use mqid_core::SharedIndex;
 use rand::Rng;
 
+use crate::backoff::Backoff;
+
 use crate::guard::Guard;
 use crate::health::SyncHealth;
 use crate::openapi::{Client, PassError, PassStats};
@@ -103,15 +105,21 @@ impl Refresher {
     /// backoff (up to a minute between tries) until it succeeds; an error that needs the
     /// operator (credentials, instance, parameters, clock) is returned at once.
     pub async fn first_pass(&self) -> Result<PassStats, PassError> {
-        let mut backoff = Duration::from_secs(1);
+        let backoff = Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+            max_hint: Duration::ZERO,
+        };
+        let mut retry = 0u32;
         loop {
             match self.pass_once().await {
                 Ok(stats) => return Ok(stats),
                 Err(e) if e.needs_operator() => return Err(e),
                 Err(e) => {
-                    tracing::warn!("first pass failed, retrying in {backoff:?}: {e}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    retry = retry.saturating_add(1);
+                    let wait = backoff.ceiling(retry);
+                    tracing::warn!("first pass failed, retrying in {wait:?}: {e}");
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

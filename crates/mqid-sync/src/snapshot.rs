@@ -125,18 +125,7 @@ pub fn write(path: &Path, index: &Index) -> Result<(), SnapshotError> {
 /// Writes the identities of `index` in the file source's format (a JSON array of records, one
 /// per line) to `path` atomically, mode 0600. The blacklist is not part of that format.
 pub fn write_identities_file(path: &Path, index: &Index) -> Result<(), SnapshotError> {
-    let mut body = b"[\n".to_vec();
-    for (i, id) in sorted_identities(index).into_iter().enumerate() {
-        if i > 0 {
-            body.extend_from_slice(b",\n");
-        }
-        serde_json::to_writer(&mut body, id).expect("identities serialise");
-    }
-    body.extend_from_slice(b"\n]\n");
-    write_private_atomically(path, &body).map_err(|error| SnapshotError::Io {
-        path: path.to_owned(),
-        error,
-    })
+    write_array_file(path, &sorted_identities(index))
 }
 
 /// Writes the topic rules of `index` in the file source's format (a JSON array of permission
@@ -146,19 +135,24 @@ pub fn write_permissions_file(path: &Path, index: &Index) -> Result<Option<usize
     let Some(rules) = sorted_permissions(index) else {
         return Ok(None);
     };
+    write_array_file(path, &rules)?;
+    Ok(Some(rules.len()))
+}
+
+/// Writes `items` as a JSON array, one per line, to `path` atomically, mode 0600.
+fn write_array_file<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<(), SnapshotError> {
     let mut body = b"[\n".to_vec();
-    for (i, rule) in rules.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             body.extend_from_slice(b",\n");
         }
-        serde_json::to_writer(&mut body, rule).expect("rules serialise");
+        serde_json::to_writer(&mut body, item).expect("records serialise");
     }
     body.extend_from_slice(b"\n]\n");
     write_private_atomically(path, &body).map_err(|error| SnapshotError::Io {
         path: path.to_owned(),
         error,
-    })?;
-    Ok(Some(rules.len()))
+    })
 }
 
 /// Held while a file is written by [`write_private_atomically`].

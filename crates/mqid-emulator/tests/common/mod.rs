@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use mqid_emulator::{Emulator, EmulatorConfig};
-use mqid_sync::openapi::sign;
+use mqid_sync::openapi::sign::{self, borrowed};
 use serde_json::Value;
 
 pub const AK_ID: &str = "LTAI5tEmulatorTestKey";
@@ -237,7 +237,7 @@ impl Client {
         let body = if r.form.is_empty() {
             Vec::new()
         } else {
-            sign::canonical_query(&r.form).into_bytes()
+            sign::canonical_query(&borrowed(&r.form)).into_bytes()
         };
         match r.sig {
             Sig::V3 => {
@@ -258,15 +258,14 @@ impl Client {
                 if let Some(t) = &r.security_token {
                     headers.push(("x-acs-security-token".to_owned(), t.clone()));
                 }
-                let auth = sign::v3_authorization(
-                    &r.access_key_id,
-                    &r.secret,
-                    r.method,
-                    &r.path,
-                    &r.params,
-                    &headers,
-                    &sign::sha256_hex(&body),
-                );
+                let auth = sign::V3Request {
+                    method: r.method,
+                    canonical_uri: &r.path,
+                    query: &borrowed(&r.params),
+                    headers: &borrowed(&headers),
+                    body_sha256_hex: &sign::sha256_hex(&body),
+                }
+                .authorization(&r.access_key_id, &r.secret);
                 headers.push(("authorization".to_owned(), auth));
                 Signed {
                     method: r.method,
@@ -295,7 +294,7 @@ impl Client {
                 }
                 let mut all = query.clone();
                 all.extend(r.form.iter().cloned());
-                let signature = sign::v1_signature(&r.secret, r.method, &all);
+                let signature = sign::v1_signature(&r.secret, r.method, &borrowed(&all));
                 query.push(("Signature".to_owned(), signature));
                 let mut headers = Vec::new();
                 if !body.is_empty() {
@@ -319,7 +318,7 @@ impl Client {
         let mut url = format!("http://{}{}", self.addr, s.path);
         if !s.query.is_empty() {
             url.push('?');
-            url.push_str(&sign::canonical_query(&s.query));
+            url.push_str(&sign::canonical_query(&borrowed(&s.query)));
         }
         let method = reqwest::Method::from_bytes(s.method.as_bytes()).unwrap();
         let mut rb = self.http.request(method, url);

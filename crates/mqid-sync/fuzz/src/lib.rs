@@ -11,7 +11,7 @@ use mqid_core::{Identity, IdentityType, Index, Permission, Permissions, Secret, 
 use mqid_sync::openapi::{
     parse_blacklist_page, parse_identity_page, parse_permission_page, Client, Credentials,
 };
-use mqid_sync::{snapshot, AuthConfig, SourceKind};
+use mqid_sync::{snapshot, AuthTable, SourceConfig};
 use mqid_test_support::assert_no_secret_quoted;
 
 /// The AccessKey secret and STS token the page target's client holds: a page's problem, which
@@ -135,7 +135,7 @@ pub fn openapi_page(data: &[u8]) {
 /// rumqttd's own.
 #[derive(serde::Deserialize)]
 struct ConfigFile {
-    auth: AuthConfig,
+    auth: AuthTable,
 }
 
 /// Target `auth_config`: a config file, read as the loader reads its `[auth]` table (TOML,
@@ -150,44 +150,37 @@ pub fn auth_config(data: &[u8]) {
         serde_ignored::deserialize(toml::Deserializer::new(text), |key| {
             unknown.push(key.to_string())
         });
-    let Ok(ConfigFile { mut auth }) = parsed else {
+    let Ok(ConfigFile { auth }) = parsed else {
         return;
     };
     let base = Path::new("/etc/mqid");
-    if let Err(e) = auth.validate(base) {
-        assert!(e.to_string().starts_with("[auth] "), "{e}");
-        return;
-    }
-    match auth.source {
-        SourceKind::File => {
-            let file = auth.file.as_ref().expect("validated: file is set");
-            assert!(file.is_absolute(), "a relative path left unresolved");
-            if let Some(rules) = &auth.permissions.file {
+    let auth = match auth.validate(base) {
+        Ok(auth) => auth,
+        Err(e) => {
+            assert!(e.to_string().starts_with("[auth] "), "{e}");
+            return;
+        }
+    };
+    match &auth.source {
+        SourceConfig::File(f) => {
+            assert!(
+                f.files.identities.is_absolute(),
+                "a relative path left unresolved"
+            );
+            if let Some(rules) = &f.files.permissions {
                 assert!(rules.is_absolute(), "a relative rules path left unresolved");
             }
-            assert!(auth.watch_interval_ms >= 1);
+            assert!(!f.watch_interval.is_zero());
         }
-        SourceKind::Follower => {
-            let f = auth
-                .follower
-                .as_ref()
-                .expect("validated: [auth.follower] is set");
+        SourceConfig::Follower(f) => {
             assert!(f.snapshot.is_absolute(), "a relative path left unresolved");
             assert!(f.interval_secs >= 1 && f.request_timeout_secs >= 1);
         }
-        SourceKind::Openapi => {
-            let api = auth
-                .openapi
-                .as_ref()
-                .expect("validated: [auth.openapi] is set");
+        SourceConfig::Openapi(api) => {
             assert!((1..=100).contains(&api.page_size));
             assert!(api.refresh_secs >= 1 && api.request_timeout_secs >= 1);
             assert!(api.max_requests_per_sec > 0.0 && api.max_requests_per_sec <= 100.0);
             assert!(!api.region_id.is_empty() && !api.instance_id.is_empty());
-            assert!(
-                auth.permissions.file.is_none(),
-                "a rules file accepted with the OpenAPI source"
-            );
             if let Some(s) = &api.snapshot {
                 assert!(s.is_absolute(), "a relative snapshot path left unresolved");
             }

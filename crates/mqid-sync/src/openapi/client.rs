@@ -8,14 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mqid_core::{parse_identities, parse_permissions, RawIdentity, RawPermission};
-use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::error::{classify, clip, describe_reqwest, ClientError, PassError, Transient, Verdict};
+use super::error::{
+    classify, describe_reqwest, ellipsize, ClientError, PassError, RetryClass, Transient,
+};
 use super::page::{parse_page, ErrorBody, RawBlack};
 use super::sign;
+use crate::backoff::Backoff;
+
 use super::{Credentials, ACTION_CONNECT_BLACK, ACTION_IDENTITY, ACTION_PERMISSION, API_VERSION};
 use crate::{Loaded, OpenApiConfig, Origin, SignatureVersion};
 
@@ -82,30 +85,6 @@ pub struct ApiCounters {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub pages: AtomicU64,
-}
-
-/// Back-off between retries: exponential with full jitter, `uniform(0, min(cap, base·2^(n-1)))`
-/// for the n-th retry of a request, but never less than the service's `TimeLeft` hint (itself
-/// capped by `max_hint`).
-#[derive(Clone, Copy, Debug)]
-struct Backoff {
-    base: Duration,
-    cap: Duration,
-    max_hint: Duration,
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32, hint: Option<Duration>) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.cap);
-        let jitter = Duration::from_secs_f64(rand::thread_rng().gen_range(0.0..=exp.as_secs_f64()));
-        match hint {
-            Some(h) => jitter.max(h.min(self.max_hint)),
-            None => jitter,
-        }
-    }
 }
 
 /// Spaces the starts of requests at least `1 / max_requests_per_sec` apart, across passes and
@@ -180,7 +159,7 @@ enum Failure {
 
 impl Client {
     /// A client for the `[auth.openapi]` settings (validated: see
-    /// [`AuthConfig::validate`](crate::AuthConfig::validate)). The endpoint may be `https://…`
+    /// [`AuthTable::validate`](crate::AuthTable::validate)). The endpoint may be `https://…`
     /// (rustls with the bundled Mozilla roots) or `http://…` (for a local emulator).
     pub fn new(config: &OpenApiConfig, credentials: Credentials) -> Result<Self, ClientError> {
         let endpoint = config.endpoint_url();
@@ -276,17 +255,9 @@ impl Client {
         let started = Instant::now();
         let mut stats = PassStats::default();
 
-        let mut identities = Vec::new();
-        let mut skipped = Vec::new();
-        let mut position = 0usize;
-        self.page_all::<RawIdentity>(ACTION_IDENTITY, &mut stats, |raws| {
-            let n = raws.len();
-            let (good, bad) = parse_identities(raws, position);
-            position += n;
-            identities.extend(good);
-            skipped.extend(bad);
-        })
-        .await?;
+        let (identities, skipped) = self
+            .page_records::<RawIdentity, _, _>(ACTION_IDENTITY, &mut stats, parse_identities)
+            .await?;
 
         let mut blacklist = Vec::new();
         let mut ignored = 0usize;
@@ -300,21 +271,17 @@ impl Client {
         })
         .await?;
 
-        let mut skipped_permissions = Vec::new();
-        let permissions = if self.permissions {
-            let mut rules = Vec::new();
-            let mut position = 0usize;
-            self.page_all::<RawPermission>(ACTION_PERMISSION, &mut stats, |raws| {
-                let n = raws.len();
-                let (good, bad) = parse_permissions(raws, position);
-                position += n;
-                rules.extend(good);
-                skipped_permissions.extend(bad);
-            })
-            .await?;
-            Some(rules)
+        let (permissions, skipped_permissions) = if self.permissions {
+            let (rules, skipped) = self
+                .page_records::<RawPermission, _, _>(
+                    ACTION_PERMISSION,
+                    &mut stats,
+                    parse_permissions,
+                )
+                .await?;
+            (Some(rules), skipped)
         } else {
-            None
+            (None, Vec::new())
         };
 
         stats.identities = identities.len();
@@ -339,6 +306,27 @@ impl Client {
             },
             stats,
         ))
+    }
+
+    /// Pages through `action` and validates every record with `parse` (given the records and the
+    /// position of the first in the whole listing): the valid ones and the skipped ones.
+    async fn page_records<R: DeserializeOwned, T, E>(
+        &self,
+        action: &'static str,
+        stats: &mut PassStats,
+        parse: impl Fn(Vec<R>, usize) -> (Vec<T>, Vec<E>),
+    ) -> Result<(Vec<T>, Vec<E>), PassError> {
+        let (mut valid, mut skipped) = (Vec::new(), Vec::new());
+        let mut position = 0usize;
+        self.page_all::<R>(action, stats, |raws| {
+            let n = raws.len();
+            let (good, bad) = parse(raws, position);
+            position += n;
+            valid.extend(good);
+            skipped.extend(bad);
+        })
+        .await?;
+        Ok((valid, skipped))
     }
 
     /// Pages through `action` from the first page to the last, handing each page's records to
@@ -502,25 +490,25 @@ impl Client {
         let message = err
             .message
             .as_deref()
-            .map(|m| clip(&self.credentials.scrub(m), 300));
+            .map(|m| ellipsize(&self.credentials.scrub(m), 300));
         match classify(status, err.code.as_deref()) {
-            Verdict::Retry => {
+            RetryClass::Retry => {
                 let mut what = format!("HTTP {status}");
                 if let Some(c) = &err.code {
-                    what.push_str(&format!(" {}", clip(c, 80)));
+                    what.push_str(&format!(" {}", ellipsize(c, 80)));
                 }
                 if let Some(m) = &message {
                     what.push_str(&format!(": {m:?}"));
                 }
                 Err(Failure::Transient(Transient(what), hint))
             }
-            Verdict::Fatal(hint) => Err(Failure::Fatal(PassError::Rejected {
+            RetryClass::Fatal(hint) => Err(Failure::Fatal(PassError::Rejected {
                 action,
                 page,
                 status,
-                code: err.code.as_deref().map(|c| clip(c, 80)),
+                code: err.code.as_deref().map(|c| ellipsize(c, 80)),
                 message,
-                request_id: err.request_id.as_deref().map(|r| clip(r, 80)),
+                request_id: err.request_id.as_deref().map(|r| ellipsize(r, 80)),
                 hint,
             })),
         }
@@ -558,15 +546,14 @@ impl Client {
                 if let Some(token) = &creds.security_token {
                     signed.push(("x-acs-security-token", token.expose()));
                 }
-                let authorization = sign::v3_authorization(
-                    &creds.access_key_id,
-                    creds.access_key_secret.expose(),
-                    "GET",
-                    url.path(),
-                    params,
-                    &signed,
-                    sign::EMPTY_SHA256_HEX,
-                );
+                let authorization = sign::V3Request {
+                    method: "GET",
+                    canonical_uri: url.path(),
+                    query: params,
+                    headers: &signed,
+                    body_sha256_hex: sign::EMPTY_SHA256_HEX,
+                }
+                .authorization(&creds.access_key_id, creds.access_key_secret.expose());
                 for (name, value) in &signed {
                     let what = if *name == "x-acs-security-token" {
                         "ALIBABA_CLOUD_SECURITY_TOKEN"
@@ -665,24 +652,5 @@ mod tests {
             HeaderValue::from_static("TimeLeft: 1200"),
         );
         assert_eq!(time_left(&h), Some(Duration::from_millis(1200)));
-    }
-
-    #[test]
-    fn backoff_is_bounded_and_honours_hints() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(1),
-            max_hint: Duration::from_secs(5),
-        };
-        for attempt in 1..40 {
-            let d = b.delay(attempt, None);
-            assert!(d <= Duration::from_secs(1), "{attempt}: {d:?}");
-            assert!(d <= Duration::from_millis(100 << (attempt - 1).min(20)));
-        }
-        assert!(b.delay(1, Some(Duration::from_millis(700))) >= Duration::from_millis(700));
-        assert_eq!(
-            b.delay(1, Some(Duration::from_secs(3600))),
-            Duration::from_secs(5)
-        );
     }
 }

@@ -162,7 +162,7 @@ pub enum PageProblem {
 
 /// What [`classify`] makes of an error response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum RetryClass {
     /// Transient: back off and retry.
     Retry,
     /// Permanent: stop, with this hint for the operator.
@@ -192,7 +192,7 @@ const FIX_OTHER: &str =
 /// Throttling and transient service codes are retried at any status; the codes that mean the
 /// configuration is wrong are not, at any status; then any 5xx is retried and anything else
 /// (4xx, an unexpected 3xx or 1xx) is not.
-pub(crate) fn classify(status: u16, code: Option<&str>) -> Verdict {
+pub(crate) fn classify(status: u16, code: Option<&str>) -> RetryClass {
     if let Some(code) = code {
         if code.starts_with("Throttling")
             || matches!(
@@ -205,7 +205,7 @@ pub(crate) fn classify(status: u16, code: Option<&str>) -> Verdict {
                     | "SignatureNonceUsed"
             )
         {
-            return Verdict::Retry;
+            return RetryClass::Retry;
         }
         let fatal = match code {
             "SignatureDoesNotMatch" => Some(FIX_SECRET),
@@ -225,21 +225,23 @@ pub(crate) fn classify(status: u16, code: Option<&str>) -> Verdict {
             _ => None,
         };
         if let Some(hint) = fatal {
-            return Verdict::Fatal(hint);
+            return RetryClass::Fatal(hint);
         }
     }
     if status >= 500 {
-        Verdict::Retry
+        RetryClass::Retry
     } else if code.is_none() && status != 400 && status != 403 {
-        Verdict::Fatal(FIX_ENDPOINT)
+        RetryClass::Fatal(FIX_ENDPOINT)
     } else {
-        Verdict::Fatal(FIX_OTHER)
+        RetryClass::Fatal(FIX_OTHER)
     }
 }
 
-/// Shortens text that came from the network, so that a hostile server cannot make a log line
-/// huge.
-pub(crate) fn clip(s: &str, max_chars: usize) -> String {
+/// The first `max_chars` characters of text that came from the network, and `…` when that is
+/// not all of it, so that a hostile server cannot make an error or a log line huge. (Named for
+/// what it does: the borrowed log-field clips of the broker and the HTTP front end cut without
+/// a mark.)
+pub(crate) fn ellipsize(s: &str, max_chars: usize) -> String {
     if s.chars().count() <= max_chars {
         s.to_owned()
     } else {
@@ -278,7 +280,7 @@ pub(crate) fn describe_reqwest(e: reqwest::Error) -> String {
         s.push_str(&inner.to_string());
         src = inner.source();
     }
-    clip(&s, 400)
+    ellipsize(&s, 400)
 }
 
 #[cfg(test)]
@@ -295,50 +297,50 @@ mod tests {
             "SystemOverFlow",
             "InternalError",
         ] {
-            assert_eq!(classify(400, Some(code)), Verdict::Retry, "{code}");
-            assert_eq!(classify(429, Some(code)), Verdict::Retry, "{code}");
-            assert_eq!(classify(503, Some(code)), Verdict::Retry, "{code}");
+            assert_eq!(classify(400, Some(code)), RetryClass::Retry, "{code}");
+            assert_eq!(classify(429, Some(code)), RetryClass::Retry, "{code}");
+            assert_eq!(classify(503, Some(code)), RetryClass::Retry, "{code}");
         }
-        assert_eq!(classify(502, None), Verdict::Retry);
-        assert_eq!(classify(500, Some("Whatever")), Verdict::Retry);
+        assert_eq!(classify(502, None), RetryClass::Retry);
+        assert_eq!(classify(500, Some("Whatever")), RetryClass::Retry);
         assert_eq!(
             classify(400, Some("SignatureDoesNotMatch")),
-            Verdict::Fatal(FIX_SECRET)
+            RetryClass::Fatal(FIX_SECRET)
         );
         assert_eq!(
             classify(500, Some("SignatureDoesNotMatch")),
-            Verdict::Fatal(FIX_SECRET)
+            RetryClass::Fatal(FIX_SECRET)
         );
         assert_eq!(
             classify(404, Some("InvalidAccessKeyId.NotFound")),
-            Verdict::Fatal(FIX_KEY_ID)
+            RetryClass::Fatal(FIX_KEY_ID)
         );
         assert_eq!(
             classify(400, Some("InvalidTimeStamp.Expired")),
-            Verdict::Fatal(FIX_CLOCK)
+            RetryClass::Fatal(FIX_CLOCK)
         );
         assert_eq!(
             classify(400, Some("InvalidParameter.Size")),
-            Verdict::Fatal(FIX_PARAMETER)
+            RetryClass::Fatal(FIX_PARAMETER)
         );
         assert_eq!(
             classify(400, Some("InstancePermissionCheckFailed")),
-            Verdict::Fatal(FIX_PERMISSION)
+            RetryClass::Fatal(FIX_PERMISSION)
         );
         assert_eq!(
             classify(404, Some("InstanceNotFound")),
-            Verdict::Fatal(FIX_INSTANCE)
+            RetryClass::Fatal(FIX_INSTANCE)
         );
         assert_eq!(
             classify(404, Some("ApiNotSupport")),
-            Verdict::Fatal(FIX_API)
+            RetryClass::Fatal(FIX_API)
         );
         assert_eq!(
             classify(400, Some("SomethingNew")),
-            Verdict::Fatal(FIX_OTHER)
+            RetryClass::Fatal(FIX_OTHER)
         );
-        assert_eq!(classify(404, None), Verdict::Fatal(FIX_ENDPOINT));
-        assert_eq!(classify(302, None), Verdict::Fatal(FIX_ENDPOINT));
+        assert_eq!(classify(404, None), RetryClass::Fatal(FIX_ENDPOINT));
+        assert_eq!(classify(302, None), RetryClass::Fatal(FIX_ENDPOINT));
     }
 
     #[test]

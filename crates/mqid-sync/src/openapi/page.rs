@@ -8,7 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::error::{clip, PageProblem};
+use super::error::{ellipsize, PageProblem};
 
 /// The part of a record of `QueryCustomAuthConnectBlack` that mqid reads (`PermitAction`, always
 /// `CONNECT`, is not).
@@ -109,7 +109,7 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
         let msg = redact_quoted(&inner.to_string());
         // The path holds the body's own keys (`at Data.<key>…` for a syntax error inside an
         // unknown field): scrubbed and clipped like any text the service sent.
-        PageProblem::Json(clip(
+        PageProblem::Json(ellipsize(
             &scrub(&if path.is_empty() || path == "." {
                 msg
             } else {
@@ -121,8 +121,8 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
     if env.success == Some(false) {
         let text = |v: Option<serde_json::Value>| match v {
             None => String::new(),
-            Some(serde_json::Value::String(s)) => clip(&scrub(&s), 300),
-            Some(other) => clip(&scrub(&other.to_string()), 300),
+            Some(serde_json::Value::String(s)) => ellipsize(&scrub(&s), 300),
+            Some(other) => ellipsize(&scrub(&other.to_string()), 300),
         };
         return Err(PageProblem::NotSuccess {
             code: text(env.code),
@@ -146,11 +146,11 @@ pub(crate) fn parse_page<T: DeserializeOwned>(
 /// What the pager takes from one `QueryCustomAuthIdentity` page: the valid identities, the
 /// skipped records and the `NextToken`.
 #[doc(hidden)]
-pub type IdentityPage = (
-    Vec<mqid_core::Identity>,
-    Vec<mqid_core::InvalidRecord>,
-    Option<String>,
-);
+pub type IdentityPage = RecordsPage<mqid_core::Identity, mqid_core::InvalidRecord>;
+
+/// One page of validated records: the valid ones, the skipped ones and the `NextToken`.
+#[doc(hidden)]
+pub type RecordsPage<T, E> = (Vec<T>, Vec<E>, Option<String>);
 
 /// One `QueryCustomAuthIdentity` page body as the pager reads it. For the fuzz targets and their
 /// corpus tests; not a stable API.
@@ -160,9 +160,7 @@ pub fn parse_identity_page(
     size: u32,
     credentials: &super::Credentials,
 ) -> Result<IdentityPage, PageProblem> {
-    let page = parse_page::<mqid_core::RawIdentity>(body, size, &|s| credentials.scrub(s))?;
-    let (good, bad) = mqid_core::parse_identities(page.results, 0);
-    Ok((good, bad, page.next_token))
+    records_page(body, size, credentials, mqid_core::parse_identities)
 }
 
 /// One `QueryCustomAuthConnectBlack` page body as the pager reads it: per record, the client id
@@ -186,11 +184,7 @@ pub fn parse_blacklist_page(
 /// What the pager takes from one `QueryCustomAuthPermission` page: the valid rules, the skipped
 /// records and the `NextToken`.
 #[doc(hidden)]
-pub type PermissionPage = (
-    Vec<mqid_core::Permission>,
-    Vec<mqid_core::InvalidPermission>,
-    Option<String>,
-);
+pub type PermissionPage = RecordsPage<mqid_core::Permission, mqid_core::InvalidPermission>;
 
 /// One `QueryCustomAuthPermission` page body as the pager reads it. For tests and fuzz targets;
 /// not a stable API.
@@ -200,8 +194,18 @@ pub fn parse_permission_page(
     size: u32,
     credentials: &super::Credentials,
 ) -> Result<PermissionPage, PageProblem> {
-    let page = parse_page::<mqid_core::RawPermission>(body, size, &|s| credentials.scrub(s))?;
-    let (good, bad) = mqid_core::parse_permissions(page.results, 0);
+    records_page(body, size, credentials, mqid_core::parse_permissions)
+}
+
+/// One page of records validated by `parse`, as the pager takes it: valid, skipped, NextToken.
+fn records_page<R: serde::de::DeserializeOwned, T, E>(
+    body: &[u8],
+    size: u32,
+    credentials: &super::Credentials,
+    parse: impl Fn(Vec<R>, usize) -> (Vec<T>, Vec<E>),
+) -> Result<RecordsPage<T, E>, PageProblem> {
+    let page = parse_page::<R>(body, size, &|s| credentials.scrub(s))?;
+    let (good, bad) = parse(page.results, 0);
     Ok((good, bad, page.next_token))
 }
 

@@ -1,6 +1,7 @@
 //! The client against a local HTTP server (mqid-test-support's, hyper) answering as the
-//! handlers here say. The handlers check every signature with the [`sign`] functions, as the
-//! real service would, and answer `SignatureDoesNotMatch` when one is wrong.
+//! handlers here say. The handlers check every signature with the emulator's verifier
+//! (`mqid_emulator::verify`, over the [`sign`] functions), as the real service would, and answer
+//! `SignatureDoesNotMatch` when one is wrong.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mqid_core::Secret;
+use mqid_emulator::verify;
 use mqid_test_support::http::{FakeServer, Request, Response};
 use tokio::net::TcpListener;
 
@@ -73,7 +75,7 @@ impl Server {
         let http = FakeServer::start(move |r: Request| {
             let req = Req {
                 path: r.path,
-                query: sign::parse_query(&r.query),
+                query: verify::parse_query(&r.query),
                 headers: r.headers,
             };
             let resp = handler(&req);
@@ -156,7 +158,7 @@ fn check_request(r: &Req) -> Option<Resp> {
     match r.header("authorization") {
         Some(auth) => {
             // V3.
-            let Ok(a) = sign::V3Authorization::parse(auth) else {
+            let Ok(a) = verify::V3Authorization::parse(auth) else {
                 return Some(sig_mismatch("malformed Authorization"));
             };
             let expected_signed = [
@@ -174,19 +176,21 @@ fn check_request(r: &Req) -> Option<Resp> {
                 || r.header("x-acs-content-sha256") != Some(sign::EMPTY_SHA256_HEX)
                 || r.header("x-acs-security-token") != Some(TOKEN)
                 || r.header("x-acs-date")
-                    .and_then(sign::parse_timestamp)
+                    .and_then(verify::parse_timestamp)
                     .is_none()
             {
                 return Some(sig_mismatch("headers"));
             }
-            if !a.verify(
-                AK_SECRET,
-                "GET",
-                &r.path,
-                &r.query,
-                &r.headers,
-                sign::EMPTY_SHA256_HEX,
-            ) {
+            let (query, headers) = (sign::borrowed(&r.query), sign::borrowed(&r.headers));
+            // The emulator's view of the type (this test links it as another build of the crate).
+            let received = verify::V3Request {
+                method: "GET",
+                canonical_uri: &r.path,
+                query: &query,
+                headers: &headers,
+                body_sha256_hex: sign::EMPTY_SHA256_HEX,
+            };
+            if !a.verify(AK_SECRET, &received) {
                 return Some(sig_mismatch("V3"));
             }
         }
@@ -197,7 +201,7 @@ fn check_request(r: &Req) -> Option<Resp> {
                 || r.param("SecurityToken") != Some(TOKEN)
                 || r.param("SignatureMethod") != Some("HMAC-SHA1")
                 || r.param("Format") != Some("JSON")
-                || !sign::v1_verify(AK_SECRET, "GET", &r.query)
+                || !verify::v1_verify(AK_SECRET, "GET", &sign::borrowed(&r.query))
             {
                 return Some(sig_mismatch("V1"));
             }
