@@ -182,7 +182,7 @@ impl Setup {
         for (case, probes) in &self.cases {
             for k in 0..probes.len() {
                 let c = probes.get(k);
-                let d = index.decide(&c);
+                let d = mqid_core::decide(&index, &c);
                 let ok = match (case, d) {
                     (Case::UnknownUser, Decision::Refuse(Refusal::UnknownIdentity)) => true,
                     (Case::WrongPassword, Decision::Refuse(Refusal::BadPassword)) => true,
@@ -280,7 +280,7 @@ fn decide_loop(shared: &SharedIndex, probes: &Probes, start: usize, end: usize) 
     for k in start..end {
         let c = probes.get(k);
         let index = shared.load();
-        black_box(index.decide(black_box(&c)));
+        black_box(mqid_core::decide(&index, black_box(&c)));
     }
 }
 

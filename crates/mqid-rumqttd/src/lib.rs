@@ -173,7 +173,7 @@ impl Authenticator {
             username,
             password: password.as_bytes(),
         };
-        match index.decide(&connect) {
+        match mqid_core::decide(&index, &connect) {
             Decision::Admit(identity) => {
                 tracing::debug!(
                     username = ?refusal_log::clip(username),
