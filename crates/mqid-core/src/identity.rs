@@ -11,9 +11,9 @@ use crate::Secret;
 pub const MAX_ID_CHARS: usize = 64;
 
 /// The longest `Secret` mqid accepts, in bytes (mqid's rule): 65,535, the longest password an
-/// MQTT CONNECT can carry (its length is a 16-bit field, MQTT 3.1.1 §1.5.3 and 5.0 §1.5.6). An
-/// `ORIGIN` secret longer than that could never be presented; ApsaraMQ's secrets are short (the
-/// console and the API reference show 32 hex characters).
+/// MQTT CONNECT can carry (a two-byte length in MQTT 3.1.1 and 5.0). An `ORIGIN` secret longer
+/// than that could never be presented; ApsaraMQ's secrets are far shorter (its examples show 32
+/// hex characters). The cap also lets an index record hold any `ORIGIN` secret.
 pub const MAX_SECRET_BYTES: usize = u16::MAX as usize;
 
 /// How an identity is keyed.
