@@ -100,11 +100,12 @@ impl Decision<'_> {
     }
 }
 
-/// Whether `a == b`, in a time that depends on the lengths only. Every comparison goes through
-/// `subtle` (a word at a time, `u64::ct_eq`, then the tail bytes with `[u8]::ct_eq`), and the
-/// results are combined as `Choice`s, so no branch or early exit on the content can be derived
-/// from them: `subtle` passes each through its optimisation barrier. (Its byte-slice compare
-/// alone does one barrier per byte, ~45 ns for 32 bytes; a word at a time does one per 8.)
+/// Whether `a == b`, in a time that depends on the lengths only. Every comparison is `subtle`'s
+/// (`u64::ct_eq` a word at a time, `[u8]::ct_eq` on the tail bytes) and the results are combined
+/// as `Choice`s; the loop has no exit that depends on the content. What it relies on is what
+/// `subtle` relies on: each `Choice` passes its optimisation barrier, so the compiler cannot see
+/// an early mismatch and branch on it (best-effort, as `subtle` documents). Its byte-slice
+/// compare alone does one barrier per byte (~45 ns for 32 bytes); a word at a time, one per 8.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
