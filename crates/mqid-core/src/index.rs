@@ -667,4 +667,32 @@ mod tests {
             Decision::Refuse(Refusal::BadPassword)
         );
     }
+
+    #[test]
+    fn a_secret_at_the_cap_is_stored_and_checked_whole() {
+        let secret = "s".repeat(MAX_SECRET_BYTES);
+        let (ix, _) = Index::build([id("u", None, &secret, SignMode::Origin)], []);
+        let mut password = secret.clone().into_bytes();
+        let connect = |password: &[u8]| {
+            crate::decide(
+                &ix,
+                &Connect {
+                    client_id: "c",
+                    username: "u",
+                    password,
+                },
+            )
+            .is_admit()
+        };
+        assert!(connect(&password));
+        *password.last_mut().unwrap() = b't';
+        assert!(!connect(&password));
+    }
+
+    #[test]
+    #[should_panic(expected = "the secret of USER \"u\" has 65536 bytes, more than the 65535")]
+    fn an_unvalidated_secret_over_the_cap_is_refused_by_build() {
+        let secret = "s".repeat(MAX_SECRET_BYTES + 1);
+        Index::build([id("u", None, &secret, SignMode::Origin)], []);
+    }
 }
