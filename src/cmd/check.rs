@@ -50,11 +50,14 @@ pub fn run(
         }
     };
     let (index, _) = Index::build(loaded.identities, loaded.blacklist);
-    let decision = index.decide(&Connect {
-        client_id,
-        username,
-        password: password.as_bytes(),
-    });
+    let decision = mqid_core::decide(
+        &index,
+        &Connect {
+            client_id,
+            username,
+            password: password.as_bytes(),
+        },
+    );
     match decision {
         Decision::Admit(id) => {
             println!(

@@ -9,7 +9,7 @@
 //! * **static map + HMAC pre-keyed**: (a) then (b) in one operation: "look up the identity" plus
 //!   "run one pre-keyed HMAC", the least any in-memory `USER`/`SIGNED` check can do.
 //!
-//! A decision is timed as the adapter makes it: `SharedIndex::load()` then `Index::decide`.
+//! A decision is timed as the adapter makes it: `SharedIndex::load()` then `mqid_core::decide`.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -69,7 +69,7 @@ impl AuthOpts {
 /// What is timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
-    /// `SharedIndex::load()` + `Index::decide` on the probes of one case.
+    /// `SharedIndex::load()` + `mqid_core::decide` on the probes of one case.
     Case(Case),
     /// All six cases mixed (probe `k` is of case `k % 6`), through `SharedIndex::load()`.
     Mixed,
@@ -182,7 +182,7 @@ impl Setup {
         for (case, probes) in &self.cases {
             for k in 0..probes.len() {
                 let c = probes.get(k);
-                let d = index.decide(&c);
+                let d = mqid_core::decide(&index, &c);
                 let ok = match (case, d) {
                     (Case::UnknownUser, Decision::Refuse(Refusal::UnknownIdentity)) => true,
                     (Case::WrongPassword, Decision::Refuse(Refusal::BadPassword)) => true,
@@ -280,7 +280,7 @@ fn decide_loop(shared: &SharedIndex, probes: &Probes, start: usize, end: usize) 
     for k in start..end {
         let c = probes.get(k);
         let index = shared.load();
-        black_box(index.decide(black_box(&c)));
+        black_box(mqid_core::decide(&index, black_box(&c)));
     }
 }
 
@@ -592,7 +592,7 @@ impl AuthReport {
         let y = top + row_h * self.cases.len() as f64 + 22.0;
         let _ = writeln!(
             o,
-            r##"<rect x="{label_w}" y="{}" width="12" height="12" fill="#2b6cb0"/><text x="{}" y="{y}">mqid decision (SharedIndex::load + Index::decide)</text>"##,
+            r##"<rect x="{label_w}" y="{}" width="12" height="12" fill="#2b6cb0"/><text x="{}" y="{y}">mqid decision (SharedIndex::load + mqid_core::decide)</text>"##,
             y - 11.0,
             label_w + 18.0
         );

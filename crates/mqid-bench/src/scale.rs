@@ -181,7 +181,7 @@ fn replace_latency(opts: &ScaleOpts) -> ReplaceLatency {
                     let st = state.load(Relaxed);
                     let t = Instant::now();
                     let index = shared.load();
-                    black_box(index.decide(black_box(&c)));
+                    black_box(mqid_core::decide(&index, black_box(&c)));
                     drop(index);
                     let ns = t.elapsed().as_nanos() as u64;
                     hist[st as usize].record(ns);

@@ -1,20 +1,17 @@
 //! The CONNECT decision: the hot path.
 //!
-//! Contract of [`Index::decide`]: no heap allocation, no lock, no I/O, no HMAC key schedule;
-//! password comparison is constant-time in the password's content. It returns the matched
-//! identity so that later checks (topic permissions) can hang off it.
+//! Contract of [`decide`]: no heap allocation, no lock, no I/O, no HMAC key schedule; password
+//! comparison is constant-time in the password's content. It returns the matched identity so
+//! that later checks (topic permissions, [`crate::rules`]) can hang off it.
+//!
+//! The index only finds and reads records; the rule that picks one is here, in [`decide`].
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
-use crate::index::{Check, Record};
+use crate::index::Check;
+use crate::signed::SIGNED_PASSWORD_LEN;
 use crate::{Identity, Index};
-
-/// Length of a `SIGNED` password: Base64 of a 20-byte HMAC-SHA1, padded.
-pub const SIGNED_PASSWORD_LEN: usize = 28;
 
 /// What a CONNECT presents. The client id is the raw one from the packet (it may be empty).
 #[derive(Clone, Copy)]
@@ -36,7 +33,7 @@ impl std::fmt::Debug for Connect<'_> {
 
 /// Why a CONNECT was refused. Carries nothing secret; fit for logs and metric labels.
 ///
-/// [`Index::decide`] returns the first three and `ClientIdTooLong`; `RateLimited` and `Stale`
+/// [`decide`] returns the first three and `ClientIdTooLong`; `RateLimited` and `Stale`
 /// are a front end's refusals made without deciding (see [`Limiter`](crate::Limiter) and
 /// [`StaleGate`](crate::StaleGate)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,41 +100,23 @@ impl Decision<'_> {
     }
 }
 
-/// Finishes a pre-keyed HMAC over `client_id` and writes its Base64 into `out`, on the stack.
-pub(crate) fn sign_into(mut mac: Hmac<Sha1>, client_id: &str, out: &mut [u8; SIGNED_PASSWORD_LEN]) {
-    mac.update(client_id.as_bytes());
-    let tag = mac.finalize().into_bytes();
-    let n = STANDARD
-        .encode_slice(tag, out)
-        .expect("28 bytes hold the Base64 of 20");
-    debug_assert_eq!(n, SIGNED_PASSWORD_LEN);
-}
-
-/// The `SIGNED` password of `client_id` under `secret`: `Base64(HMAC-SHA1(secret, client_id))`.
-/// For provisioning and tools; the CONNECT path uses pre-keyed state instead.
-pub fn signed_password(secret: &str, client_id: &str) -> String {
-    let mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    let mut out = [0u8; SIGNED_PASSWORD_LEN];
-    sign_into(mac, client_id, &mut out);
-    String::from_utf8(out.to_vec()).expect("Base64 is ASCII")
-}
-
-/// Whether `a == b`, in a time that depends on the lengths only. Word-wise: `subtle`'s slice
-/// compare goes a byte at a time behind an optimisation barrier (~45 ns for 32 bytes).
+/// Whether `a == b`, in a time that depends on the lengths only. Every comparison is `subtle`'s
+/// (`u64::ct_eq` a word at a time, `[u8]::ct_eq` on the tail bytes) and the results are combined
+/// as `Choice`s; the loop has no exit that depends on the content. What it relies on is what
+/// `subtle` relies on: each `Choice` passes its optimisation barrier, so the compiler cannot see
+/// an early mismatch and branch on it (best-effort, as `subtle` documents). Its byte-slice
+/// compare alone does one barrier per byte (~45 ns for 32 bytes); a word at a time, one per 8.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
     let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes"));
-    let mut diff = 0u64;
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        diff |= word(x) ^ word(y);
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut same = a8.remainder().ct_eq(b8.remainder());
+    for (x, y) in a8.zip(b8) {
+        same &= word(x).ct_eq(&word(y));
     }
-    let tail = a.len() - a.len() % 8;
-    for (x, y) in a[tail..].iter().zip(&b[tail..]) {
-        diff |= u64::from(x ^ y);
-    }
-    bool::from(diff.ct_eq(&0))
+    bool::from(same)
 }
 
 /// Whether `client_id` has more than [`MAX_ID_CHARS`](crate::MAX_ID_CHARS) characters. No
@@ -146,46 +125,52 @@ fn client_id_too_long(client_id: &str) -> bool {
     client_id.len() > crate::MAX_ID_CHARS && client_id.chars().count() > crate::MAX_ID_CHARS
 }
 
-impl Index {
-    fn verify(&self, record: &Record<'_>, client_id: &str, password: &[u8]) -> bool {
-        match record.check {
-            Check::Origin(secret) => ct_eq(password, secret),
-            Check::SignedClient(expected) => ct_eq(password, expected),
-            Check::SignedUser(keyed) => {
-                if password.len() != SIGNED_PASSWORD_LEN {
-                    return false;
-                }
-                let mut expected = [0u8; SIGNED_PASSWORD_LEN];
-                sign_into(keyed.clone(), client_id, &mut expected);
-                ct_eq(password, &expected)
+/// Whether `password` passes `check` for a CONNECT from `client_id`.
+fn password_matches(check: &Check<'_>, client_id: &str, password: &[u8]) -> bool {
+    match check {
+        Check::Origin(secret) => ct_eq(password, secret),
+        Check::SignedClient(expected) => ct_eq(password, expected),
+        Check::SignedUser(keyed) => {
+            if password.len() != SIGNED_PASSWORD_LEN {
+                return false;
             }
-            Check::OriginFar => {
-                let secret = self.identity(record.identity).secret.expose();
-                ct_eq(password, secret.as_bytes())
-            }
+            // The expected password is secret-equivalent for this client id: wiped after use.
+            let mut expected = Zeroizing::new([0u8; SIGNED_PASSWORD_LEN]);
+            keyed.sign_into(client_id, &mut expected);
+            ct_eq(password, &expected[..])
         }
     }
+}
 
-    /// Decides a CONNECT: the `CLIENT` identity for (username, client id) if there is one,
-    /// otherwise the `USER` identity for the username, otherwise refused. The more specific
-    /// identity wins; when it exists and its password fails, the `USER` one is not tried.
-    /// A client id over [`MAX_ID_CHARS`](crate::MAX_ID_CHARS) characters is refused first, as
-    /// ApsaraMQ refuses it; then a blacklisted client id, whatever its credentials.
-    pub fn decide<'a>(&'a self, connect: &Connect<'_>) -> Decision<'a> {
-        if client_id_too_long(connect.client_id) {
-            return Decision::Refuse(Refusal::ClientIdTooLong);
-        }
-        if !self.blacklist.is_empty() && self.blacklist.contains(connect.client_id) {
-            return Decision::Refuse(Refusal::Blacklisted);
-        }
-        let Some(record) = self.lookup(connect.username, connect.client_id) else {
-            return Decision::Refuse(Refusal::UnknownIdentity);
-        };
-        if self.verify(&record, connect.client_id, connect.password) {
-            Decision::Admit(self.identity(record.identity))
-        } else {
-            Decision::Refuse(Refusal::BadPassword)
-        }
+/// Decides a CONNECT against `index`.
+///
+/// 1. A client id over [`MAX_ID_CHARS`](crate::MAX_ID_CHARS) characters is refused, as
+///    ApsaraMQ refuses it; then a blacklisted client id, whatever its credentials.
+/// 2. The `CLIENT` identity of (username, client id), if there is one, decides alone: when its
+///    password fails the `USER` identity is not tried.
+/// 3. Otherwise the `USER` identity of the username decides; with neither, the identity is
+///    unknown.
+pub fn decide<'a>(index: &'a Index, connect: &Connect<'_>) -> Decision<'a> {
+    let Connect {
+        client_id,
+        username,
+        password,
+    } = *connect;
+    if client_id_too_long(client_id) {
+        return Decision::Refuse(Refusal::ClientIdTooLong);
+    }
+    if index.is_blacklisted(client_id) {
+        return Decision::Refuse(Refusal::Blacklisted);
+    }
+    let key = index.key(username, client_id);
+    let Some(found) = index.find_client(&key).or_else(|| index.find_user(&key)) else {
+        return Decision::Refuse(Refusal::UnknownIdentity);
+    };
+    let record = index.record(found);
+    if password_matches(&record.check, client_id, password) {
+        Decision::Admit(record.identity)
+    } else {
+        Decision::Refuse(Refusal::BadPassword)
     }
 }
 
@@ -205,31 +190,45 @@ mod tests {
         .unwrap()
     }
 
-    fn decide<'a>(ix: &'a Index, c: &str, u: &str, p: &str) -> Decision<'a> {
-        ix.decide(&Connect {
+    /// The type of the identity that admits (client id, username, password), or the refusal.
+    fn outcome(ix: &Index, c: &str, u: &str, p: &str) -> Result<IdentityType, Refusal> {
+        let connect = Connect {
             client_id: c,
             username: u,
             password: p.as_bytes(),
-        })
+        };
+        match decide(ix, &connect) {
+            Decision::Admit(i) => Ok(i.identity_type),
+            Decision::Refuse(r) => Err(r),
+        }
+    }
+
+    /// Asserts each (client id, username, password) case's outcome.
+    fn check(ix: &Index, cases: &[(&str, &str, &str, Result<IdentityType, Refusal>)]) {
+        for &(c, u, p, want) in cases {
+            assert_eq!(outcome(ix, c, u, p), want, "{c:?} {u:?} {p:?}");
+        }
     }
 
     const S: &str = "62a5916d71767185b48907d85c2efae2";
+    const ICP: &str = "GID_ICP@@@4d378084";
+    const TEST: &str = "GID_test@@@test";
+    // docs/identities.md, computed with Python's hmac: S signed for ICP and for TEST.
+    const ICP_PW: &str = "P+SmVoTf3AU9RoxclbU9WOcbmyM=";
+    const TEST_PW: &str = "8R9v0rSDYq15E0Raz/GJmgxtPLk=";
+
+    use IdentityType::{Client, User};
+    use Refusal::{BadPassword, Blacklisted, UnknownIdentity};
 
     #[test]
     fn precedence_specific_wins_and_general_is_not_tried() {
         let (ix, report) = Index::build(
             [
-                id(
-                    "fleet",
-                    "user-secret",
-                    IdentityType::User,
-                    None,
-                    SignMode::Origin,
-                ),
+                id("fleet", "user-secret", User, None, SignMode::Origin),
                 id(
                     "fleet",
                     "client-secret",
-                    IdentityType::Client,
+                    Client,
                     Some("dev-1"),
                     SignMode::Origin,
                 ),
@@ -237,110 +236,90 @@ mod tests {
             [],
         );
         assert!(report.duplicates.is_empty());
-        // dev-1 has its own identity: only its secret works.
-        match decide(&ix, "dev-1", "fleet", "client-secret") {
-            Decision::Admit(i) => assert_eq!(i.identity_type, IdentityType::Client),
-            d => panic!("{d:?}"),
-        }
-        assert_eq!(
-            decide(&ix, "dev-1", "fleet", "user-secret"),
-            Decision::Refuse(Refusal::BadPassword)
-        );
-        // any other client id falls to the USER identity.
-        match decide(&ix, "dev-2", "fleet", "user-secret") {
-            Decision::Admit(i) => assert_eq!(i.identity_type, IdentityType::User),
-            d => panic!("{d:?}"),
-        }
-        assert_eq!(
-            decide(&ix, "dev-2", "fleet", "client-secret"),
-            Decision::Refuse(Refusal::BadPassword)
-        );
-        assert_eq!(
-            decide(&ix, "dev-1", "nobody", "client-secret"),
-            Decision::Refuse(Refusal::UnknownIdentity)
+        check(
+            &ix,
+            &[
+                // dev-1 has its own identity: only its secret works.
+                ("dev-1", "fleet", "client-secret", Ok(Client)),
+                ("dev-1", "fleet", "user-secret", Err(BadPassword)),
+                // any other client id falls to the USER identity.
+                ("dev-2", "fleet", "user-secret", Ok(User)),
+                ("dev-2", "fleet", "client-secret", Err(BadPassword)),
+                ("dev-1", "nobody", "client-secret", Err(UnknownIdentity)),
+            ],
         );
     }
 
     #[test]
     fn client_identity_alone_does_not_admit_other_client_ids() {
-        let (ix, _) = Index::build(
-            [id(
-                "u",
-                S,
-                IdentityType::Client,
-                Some("GID_ICP@@@4d378084"),
-                SignMode::Signed,
-            )],
-            [],
-        );
-        assert!(decide(
+        let (ix, _) = Index::build([id("u", S, Client, Some(ICP), SignMode::Signed)], []);
+        check(
             &ix,
-            "GID_ICP@@@4d378084",
-            "u",
-            "P+SmVoTf3AU9RoxclbU9WOcbmyM="
-        )
-        .is_admit());
-        assert_eq!(
-            decide(&ix, "GID_test@@@test", "u", "8R9v0rSDYq15E0Raz/GJmgxtPLk="),
-            Decision::Refuse(Refusal::UnknownIdentity)
+            &[
+                (ICP, "u", ICP_PW, Ok(Client)),
+                (TEST, "u", TEST_PW, Err(UnknownIdentity)),
+            ],
         );
     }
 
     #[test]
     fn user_signed_checks_the_client_id_sent() {
-        let (ix, _) = Index::build([id("u", S, IdentityType::User, None, SignMode::Signed)], []);
-        assert!(decide(
+        let (ix, _) = Index::build([id("u", S, User, None, SignMode::Signed)], []);
+        check(
             &ix,
-            "GID_ICP@@@4d378084",
-            "u",
-            "P+SmVoTf3AU9RoxclbU9WOcbmyM="
-        )
-        .is_admit());
-        assert!(decide(&ix, "GID_test@@@test", "u", "8R9v0rSDYq15E0Raz/GJmgxtPLk=").is_admit());
-        // signed for another client id
-        assert_eq!(
-            decide(&ix, "GID_test@@@test", "u", "P+SmVoTf3AU9RoxclbU9WOcbmyM="),
-            Decision::Refuse(Refusal::BadPassword)
-        );
-        // the secret itself is not a SIGNED password
-        assert_eq!(
-            decide(&ix, "GID_test@@@test", "u", S),
-            Decision::Refuse(Refusal::BadPassword)
-        );
-        assert_eq!(
-            decide(&ix, "GID_test@@@test", "u", ""),
-            Decision::Refuse(Refusal::BadPassword)
+            &[
+                (ICP, "u", ICP_PW, Ok(User)),
+                (TEST, "u", TEST_PW, Ok(User)),
+                // signed for another client id
+                (TEST, "u", ICP_PW, Err(BadPassword)),
+                // the secret itself is not a SIGNED password
+                (TEST, "u", S, Err(BadPassword)),
+                (TEST, "u", "", Err(BadPassword)),
+            ],
         );
     }
 
     #[test]
     fn origin_compares_whole_secret() {
-        let (ix, _) = Index::build(
-            [id("u", "abc", IdentityType::User, None, SignMode::Origin)],
-            [],
-        );
-        assert!(decide(&ix, "x", "u", "abc").is_admit());
+        let (ix, _) = Index::build([id("u", "abc", User, None, SignMode::Origin)], []);
+        check(&ix, &[("x", "u", "abc", Ok(User))]);
         for wrong in ["", "ab", "abcd", "ABC", "abd"] {
-            assert_eq!(
-                decide(&ix, "x", "u", wrong),
-                Decision::Refuse(Refusal::BadPassword),
-                "{wrong}"
-            );
+            check(&ix, &[("x", "u", wrong, Err(BadPassword))]);
         }
     }
 
     #[test]
     fn blacklist_refuses_whatever_the_credentials() {
         let (ix, _) = Index::build(
-            [id("u", "abc", IdentityType::User, None, SignMode::Origin)],
+            [id("u", "abc", User, None, SignMode::Origin)],
             ["banned".to_string()],
         );
-        assert_eq!(
-            decide(&ix, "banned", "u", "abc"),
-            Decision::Refuse(Refusal::Blacklisted)
+        check(
+            &ix,
+            &[
+                ("banned", "u", "abc", Err(Blacklisted)),
+                ("fine", "u", "abc", Ok(User)),
+            ],
         );
-        assert!(decide(&ix, "fine", "u", "abc").is_admit());
         assert_eq!(ix.stats().blacklisted_client_ids, 1);
+    }
+
+    #[test]
+    fn ct_eq_agrees_with_slice_equality_across_word_boundaries() {
+        // Lengths around the 8-byte words, a difference at every position, and unequal lengths.
+        let base: Vec<u8> = (0u8..40).collect();
+        for len in 0..=base.len() {
+            let a = &base[..len];
+            assert!(ct_eq(a, a), "{len}");
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x80;
+                assert!(!ct_eq(a, &b), "{len} {at}");
+            }
+            if len > 0 {
+                assert!(!ct_eq(a, &base[..len - 1]), "{len}");
+            }
+        }
     }
 
     #[test]

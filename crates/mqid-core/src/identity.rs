@@ -4,10 +4,17 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::record::{self, clip, ApiRecord, ListFailure};
 use crate::Secret;
 
 /// The longest `Username` or `ClientId` ApsaraMQ accepts, in characters.
 pub const MAX_ID_CHARS: usize = 64;
+
+/// The longest `Secret` mqid accepts, in bytes (mqid's rule): 65,535, the longest password an
+/// MQTT CONNECT can carry (a two-byte length in MQTT 3.1.1 and 5.0). An `ORIGIN` secret longer
+/// than that could never be presented; ApsaraMQ's secrets are far shorter (its examples show 32
+/// hex characters). The cap also lets an index record hold any `ORIGIN` secret.
+pub const MAX_SECRET_BYTES: usize = u16::MAX as usize;
 
 /// How an identity is keyed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,34 +106,6 @@ impl Identity {
     }
 }
 
-/// Implements `Deserialize` for a record type whose derive is `#[serde(remote = "Self")]`,
-/// accepting a JSON object only. (A derived struct also accepts a JSON array of its fields in
-/// order, `["u","s","USER",null,"ORIGIN"]`; the API only ever sends objects with its field
-/// names, so anything else is a mistake to report, not a record.)
-macro_rules! object_only {
-    ($ty:ty, $expecting:literal) => {
-        impl<'de> serde::Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct ObjectOnly;
-                impl<'de> serde::de::Visitor<'de> for ObjectOnly {
-                    type Value = $ty;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str($expecting)
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(
-                        self,
-                        map: A,
-                    ) -> Result<$ty, A::Error> {
-                        <$ty>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    }
-                }
-                d.deserialize_map(ObjectOnly)
-            }
-        }
-    };
-}
-pub(crate) use object_only;
-
 /// One record as it comes off the wire, before validation. Only a JSON object is a record;
 /// unknown fields are ignored (the API may add some); wrong JSON types are errors of the list
 /// that holds the record.
@@ -145,7 +124,7 @@ pub struct RawIdentity {
     pub sign_mode: Option<String>,
 }
 
-object_only!(
+crate::record::object_only!(
     RawIdentity,
     "an identity record: a JSON object with the API's field names"
 );
@@ -165,6 +144,8 @@ pub enum IdentityError {
     UnknownSignMode(String),
     #[error("ClientId is required when IdentityType is CLIENT")]
     ClientWithoutClientId,
+    #[error("Secret has {0} bytes, more than the {MAX_SECRET_BYTES} allowed (the longest MQTT password)")]
+    SecretTooLong(usize),
 }
 
 /// A record that failed validation, with where it stood.
@@ -176,18 +157,6 @@ pub struct InvalidRecord {
     /// The record's username when it had a usable one, to help find it.
     pub username: Option<String>,
     pub error: IdentityError,
-}
-
-/// Shortens a value quoted in an error so that a hostile input cannot make the message huge.
-pub(crate) fn clip(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut c: String = s.chars().take(MAX).collect();
-        c.push('…');
-        c
-    }
 }
 
 fn check_id(field: &'static str, value: &str) -> Result<(), IdentityError> {
@@ -210,6 +179,9 @@ impl TryFrom<RawIdentity> for Identity {
         let secret = raw.secret.ok_or(IdentityError::Missing("Secret"))?;
         if secret.is_empty() {
             return Err(IdentityError::Empty("Secret"));
+        }
+        if secret.expose().len() > MAX_SECRET_BYTES {
+            return Err(IdentityError::SecretTooLong(secret.expose().len()));
         }
         let identity_type = match raw.identity_type.as_deref() {
             None => return Err(IdentityError::Missing("IdentityType")),
@@ -244,26 +216,27 @@ impl TryFrom<RawIdentity> for Identity {
     }
 }
 
+impl ApiRecord for Identity {
+    type Raw = RawIdentity;
+    type Invalid = InvalidRecord;
+
+    fn validate(raw: RawIdentity, position: usize) -> Result<Self, InvalidRecord> {
+        let username = raw.username.as_deref().filter(|u| !u.is_empty()).map(clip);
+        Identity::try_from(raw).map_err(|error| InvalidRecord {
+            position,
+            username,
+            error,
+        })
+    }
+}
+
 /// Validates raw records, keeping the valid ones and reporting the others with their position
 /// (`first_position` is the position of `raws[0]`, for records from a later page).
 pub fn parse_identities(
     raws: Vec<RawIdentity>,
     first_position: usize,
 ) -> (Vec<Identity>, Vec<InvalidRecord>) {
-    let mut good = Vec::with_capacity(raws.len());
-    let mut bad = Vec::new();
-    for (i, raw) in raws.into_iter().enumerate() {
-        let username = raw.username.as_deref().filter(|u| !u.is_empty()).map(clip);
-        match Identity::try_from(raw) {
-            Ok(id) => good.push(id),
-            Err(error) => bad.push(InvalidRecord {
-                position: first_position + i,
-                username,
-                error,
-            }),
-        }
-    }
-    (good, bad)
+    record::validate_all(raws, first_position)
 }
 
 /// Why a JSON list of identities was refused as a whole.
@@ -278,15 +251,10 @@ pub enum ListError {
 /// Parses a JSON array of identity records (the file source format, and `Data.Results` of the
 /// API) strictly: one invalid record refuses the whole list.
 pub fn parse_identity_list(json: &[u8]) -> Result<Vec<Identity>, ListError> {
-    let de = &mut serde_json::Deserializer::from_slice(json);
-    let raws: Vec<RawIdentity> = serde_path_to_error::deserialize(de)
-        .map_err(|e| ListError::Json(format!("at {}: {}", e.path(), e.inner())))?;
-    let (good, bad) = parse_identities(raws, 0);
-    if bad.is_empty() {
-        Ok(good)
-    } else {
-        Err(ListError::Invalid(bad))
-    }
+    record::parse_list(json).map_err(|failure| match failure {
+        ListFailure::Json(e) => ListError::Json(e),
+        ListFailure::Invalid(bad) => ListError::Invalid(bad),
+    })
 }
 
 #[cfg(test)]
@@ -374,6 +342,14 @@ mod tests {
         }
         // 64 characters of 2 bytes each is within the limit: the limit counts characters.
         assert!(Identity::try_from(raw(&"é".repeat(64), "s", "USER", None, "ORIGIN")).is_ok());
+        // Secrets are capped in bytes, at the longest MQTT password.
+        let at_cap = "é".repeat(MAX_SECRET_BYTES / 2) + "x";
+        assert_eq!(at_cap.len(), 65_535);
+        assert!(Identity::try_from(raw("u", &at_cap, "USER", None, "ORIGIN")).is_ok());
+        assert_eq!(
+            Identity::try_from(raw("u", &(at_cap + "x"), "USER", None, "SIGNED")).unwrap_err(),
+            IdentityError::SecretTooLong(65_536)
+        );
         let missing = RawIdentity {
             username: Some("u".into()),
             ..Default::default()
@@ -407,6 +383,22 @@ mod tests {
         assert!(
             err.contains("[0]") && err.contains("expected an identity record"),
             "{err}"
+        );
+
+        // An over-long secret: the error names the record, its username and the limit, and
+        // quotes nothing of the secret.
+        let long = "k".repeat(70_000);
+        let json = format!(
+            r#"[{{"Username":"fine","Secret":"s","IdentityType":"USER","SignMode":"ORIGIN"}},
+                {{"Username":"big","Secret":"{long}","IdentityType":"CLIENT","ClientId":"c","SignMode":"SIGNED"}}]"#
+        );
+        let err = parse_identity_list(json.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "1 invalid record(s), first: record #1 (Username \"big\"): Secret has 70000 bytes, \
+             more than the 65535 allowed (the longest MQTT password)"
         );
 
         let err = parse_identity_list(b"{\"Username\":1}")

@@ -1,5 +1,9 @@
 //! The in-memory index: identities keyed for the CONNECT lookup, and how it is shared.
 //!
+//! This module is the mechanism only: find a `CLIENT` record, find a `USER` record, read a
+//! record. Which record decides a CONNECT, and how its password is checked, is the decision's
+//! ([`crate::decide`]); topic permissions hang beside it ([`crate::rules`]).
+//!
 //! # Layout
 //!
 //! A CONNECT at a million identities waits on memory, not on arithmetic, so the index is laid out
@@ -20,8 +24,10 @@
 //! pile keys into one probe sequence. SipHash costs ~20 ns of a ~1 µs decision at this size; a
 //! faster keyed hash is not worth arguing its collision resistance for.
 //!
-//! The arena holds secrets and secret-equivalent data: it is sized exactly before it is filled
-//! (so no reallocation leaves a copy behind) and zeroed on drop.
+//! The arena and the HMAC states hold secrets and secret-equivalent data: both are sized exactly
+//! before they are filled (so no reallocation leaves a copy behind); the arena is zeroed on drop
+//! (`Zeroizing`, capacity included) and each HMAC state overwritten ([`KeyedMac`]). Dropping an
+//! index does both, wherever the last reference goes (`mqid_sync::retire` makes that the writer).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
@@ -30,33 +36,42 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 use hashbrown::HashTable;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use zeroize::Zeroizing;
 
-use crate::decide::{sign_into, SIGNED_PASSWORD_LEN};
 use crate::rules::Permissions;
-use crate::{Identity, IdentityKey, IdentityType, SignMode};
+use crate::signed::{KeyedMac, SIGNED_PASSWORD_LEN};
+use crate::{Identity, IdentityKey, IdentityType, SignMode, MAX_SECRET_BYTES};
 
 /// How one identity's password is checked, read from its record.
 pub(crate) enum Check<'a> {
     /// Compare the password with the secret (stored in the record).
     Origin(&'a [u8]),
-    /// `ORIGIN` with a secret too long to store in a record (1 GiB or more): compare with the
-    /// identity's own secret.
-    OriginFar,
     /// `USER`/`SIGNED`: the HMAC-SHA1 state keyed with the secret. A CONNECT copies it and feeds
     /// it the client id, so no CONNECT derives the key pads again.
-    SignedUser(&'a Hmac<Sha1>),
+    SignedUser(&'a KeyedMac),
     /// `CLIENT`/`SIGNED`: the client id is fixed, so the expected password is too.
     SignedClient(&'a [u8]),
 }
 
-/// One identity's record, as read from the arena.
+/// One identity's record, as read from the arena: the identity and how to check its password.
 pub(crate) struct Record<'a> {
-    /// Position of the identity in `Index::identities`.
-    pub(crate) identity: usize,
+    pub(crate) identity: &'a Identity,
     pub(crate) check: Check<'a>,
+}
+
+/// Where a record stands in the arena: what [`Index::find_client`] and [`Index::find_user`]
+/// return, for [`Index::record`] to read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found(u32);
+
+/// A (username, client id) pair, hashed once for both tables (see [`Index::key`]).
+pub(crate) struct Key<'a> {
+    username: &'a str,
+    client_id: &'a str,
+    /// The `USER` table's hash: of the username.
+    user_hash: u64,
+    /// The `CLIENT` table's hash: of the pair.
+    client_hash: u64,
 }
 
 /// Record header: identity number, check word, username length, client id length (`u32` LE each).
@@ -64,13 +79,14 @@ const HEADER: usize = 16;
 /// Records start at multiples of this, so that a `u32` offset addresses 32 GiB of records.
 const ALIGN: usize = 8;
 /// The check word's top two bits say how the password is checked; the rest is the `ORIGIN`
-/// secret's length or the `USER`/`SIGNED` identity's HMAC state number.
+/// secret's length (at most [`MAX_SECRET_BYTES`]) or the `USER`/`SIGNED` identity's HMAC state
+/// number.
 const TAG_SHIFT: u32 = 30;
 const VALUE_MASK: u32 = (1 << TAG_SHIFT) - 1;
 const TAG_ORIGIN: u32 = 0;
 const TAG_SIGNED_CLIENT: u32 = 1;
 const TAG_SIGNED_USER: u32 = 2;
-const TAG_ORIGIN_FAR: u32 = 3;
+const _: () = assert!(MAX_SECRET_BYTES <= VALUE_MASK as usize);
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
@@ -147,7 +163,7 @@ pub struct BuildReport {
 }
 
 /// An immutable index of identities and blacklisted client ids, ready for
-/// [`decide`](Index::decide). Build a new one to change anything; share it with [`SharedIndex`].
+/// [`decide`](fn@crate::decide). Build a new one to change anything; share it with [`SharedIndex`].
 pub struct Index {
     /// `CLIENT` identities by (username, client id): offsets of their records, in `ALIGN` units.
     clients: HashTable<u32>,
@@ -156,10 +172,11 @@ pub struct Index {
     /// The records (see the module's documentation). Zeroed on drop.
     records: Zeroizing<Vec<u8>>,
     /// `USER`/`SIGNED`: HMAC-SHA1 states keyed with the secret, numbered by their records.
-    macs: Vec<Hmac<Sha1>>,
+    /// Each is overwritten when dropped ([`KeyedMac`]).
+    macs: Vec<KeyedMac>,
     identities: Vec<Identity>,
     hasher: RandomState,
-    pub(crate) blacklist: HashSet<Box<str>>,
+    blacklist: HashSet<Box<str>>,
     stats: IndexStats,
     /// The topic rules of this generation; `None` when the source carries none (nothing is
     /// enforced).
@@ -206,22 +223,28 @@ fn key_client_id(identity: &Identity) -> &str {
     }
 }
 
+/// The secret of an `ORIGIN` identity, stored in its record. Validation caps secrets at
+/// [`MAX_SECRET_BYTES`], which the check word's length field holds.
+fn origin_secret(identity: &Identity) -> &[u8] {
+    let secret = identity.secret.expose().as_bytes();
+    assert!(
+        secret.len() <= MAX_SECRET_BYTES,
+        "the secret of {} has {} bytes, more than the {MAX_SECRET_BYTES} validation allows",
+        identity.key(),
+        secret.len()
+    );
+    secret
+}
+
 /// Bytes of the record of `identity`, padding included.
 fn record_len(identity: &Identity) -> usize {
     let check = match (identity.identity_type, identity.sign_mode) {
-        (_, SignMode::Origin) if identity.secret.expose().len() <= VALUE_MASK as usize => {
-            identity.secret.expose().len()
-        }
+        (_, SignMode::Origin) => origin_secret(identity).len(),
         (IdentityType::Client, SignMode::Signed) => SIGNED_PASSWORD_LEN,
-        _ => 0,
+        (IdentityType::User, SignMode::Signed) => 0,
     };
     let len = HEADER + identity.username.len() + key_client_id(identity).len() + check;
     len.next_multiple_of(ALIGN)
-}
-
-fn keyed_mac(identity: &Identity) -> Hmac<Sha1> {
-    Hmac::<Sha1>::new_from_slice(identity.secret.expose().as_bytes())
-        .expect("HMAC takes a key of any length")
 }
 
 impl Index {
@@ -248,16 +271,21 @@ impl Index {
         self.generation
     }
 
-    /// The hashes of `username` (the `USER` table's key) and of (username, client id) (the
-    /// `CLIENT` table's), from one pass over the username. `str`'s `Hash` ends each string with
-    /// a byte that UTF-8 never contains, so no two pairs feed the hasher the same bytes.
+    /// The pair (username, client id) hashed for both tables, in one pass over the username.
+    /// `str`'s `Hash` ends each string with a byte that UTF-8 never contains, so no two pairs
+    /// feed the hasher the same bytes.
     #[inline]
-    fn hashes(&self, username: &str, client_id: &str) -> (u64, u64) {
+    pub(crate) fn key<'k>(&self, username: &'k str, client_id: &'k str) -> Key<'k> {
         let mut h = self.hasher.build_hasher();
         username.hash(&mut h);
-        let user = h.clone().finish();
+        let user_hash = h.clone().finish();
         client_id.hash(&mut h);
-        (user, h.finish())
+        Key {
+            username,
+            client_id,
+            user_hash,
+            client_hash: h.finish(),
+        }
     }
 
     /// The bytes of the record at `offset`, from its start.
@@ -274,10 +302,16 @@ impl Index {
         (&r[HEADER..HEADER + u], &r[HEADER + u..HEADER + u + c])
     }
 
-    /// The record at `offset`.
+    /// The number of the identity whose record is at `offset`.
     #[inline]
-    fn record(&self, offset: u32) -> Record<'_> {
-        let r = self.raw(offset);
+    fn identity_number(&self, offset: u32) -> usize {
+        read_u32(self.raw(offset), 0) as usize
+    }
+
+    /// Reads the record `found`: its identity and how to check its password.
+    #[inline]
+    pub(crate) fn record(&self, found: Found) -> Record<'_> {
+        let r = self.raw(found.0);
         let word = read_u32(r, 4);
         let value = (word & VALUE_MASK) as usize;
         let rest = HEADER + read_u32(r, 8) as usize + read_u32(r, 12) as usize;
@@ -285,53 +319,45 @@ impl Index {
             TAG_ORIGIN => Check::Origin(&r[rest..rest + value]),
             TAG_SIGNED_CLIENT => Check::SignedClient(&r[rest..rest + SIGNED_PASSWORD_LEN]),
             TAG_SIGNED_USER => Check::SignedUser(&self.macs[value]),
-            _ => Check::OriginFar,
+            tag => unreachable!("no record is written with check tag {tag}"),
         };
         Record {
-            identity: read_u32(r, 0) as usize,
+            identity: &self.identities[read_u32(r, 0) as usize],
             check,
         }
     }
 
-    /// The offset of the `CLIENT` identity (username, client id), given its hash.
+    /// The record of the `CLIENT` identity (username, client id) of `key`, if there is one.
     #[inline]
-    fn find_client(&self, hash: u64, username: &str, client_id: &str) -> Option<u32> {
-        let key = (username.as_bytes(), client_id.as_bytes());
-        self.clients.find(hash, |&o| self.key_of(o) == key).copied()
+    pub(crate) fn find_client(&self, key: &Key<'_>) -> Option<Found> {
+        let want = (key.username.as_bytes(), key.client_id.as_bytes());
+        self.clients
+            .find(key.client_hash, |&o| self.key_of(o) == want)
+            .map(|&o| Found(o))
     }
 
-    /// The offset of the `USER` identity of `username`, given its hash.
+    /// The record of the `USER` identity of `key`'s username, if there is one.
     #[inline]
-    fn find_user(&self, hash: u64, username: &str) -> Option<u32> {
+    pub(crate) fn find_user(&self, key: &Key<'_>) -> Option<Found> {
         self.users
-            .find(hash, |&o| self.key_of(o).0 == username.as_bytes())
-            .copied()
+            .find(key.user_hash, |&o| {
+                self.key_of(o).0 == key.username.as_bytes()
+            })
+            .map(|&o| Found(o))
     }
 
-    /// The identity that decides a CONNECT of (username, client id): the `CLIENT` identity of the
-    /// pair if there is one, otherwise the `USER` identity of the username.
+    /// Whether `client_id` is on the connect blacklist.
     #[inline]
-    pub(crate) fn lookup(&self, username: &str, client_id: &str) -> Option<Record<'_>> {
-        let (user_hash, client_hash) = self.hashes(username, client_id);
-        let offset = match self.find_client(client_hash, username, client_id) {
-            Some(o) => o,
-            None => self.find_user(user_hash, username)?,
-        };
-        Some(self.record(offset))
+    pub(crate) fn is_blacklisted(&self, client_id: &str) -> bool {
+        !self.blacklist.is_empty() && self.blacklist.contains(client_id)
     }
 
-    /// The table that keys identities of type `t`, with the hash it keys them by.
-    fn table_for(&mut self, t: IdentityType, user: u64, client: u64) -> (&mut HashTable<u32>, u64) {
+    /// The table that keys identities of type `t`.
+    fn table(&mut self, t: IdentityType) -> &mut HashTable<u32> {
         match t {
-            IdentityType::User => (&mut self.users, user),
-            IdentityType::Client => (&mut self.clients, client),
+            IdentityType::User => &mut self.users,
+            IdentityType::Client => &mut self.clients,
         }
-    }
-
-    /// The identity numbered `n` (a record's `identity`).
-    #[inline]
-    pub(crate) fn identity(&self, n: usize) -> &Identity {
-        &self.identities[n]
     }
 
     /// Appends the record of `self.identities[n]` and returns its offset.
@@ -340,16 +366,16 @@ impl Index {
         let start = self.records.len();
         debug_assert_eq!(start % ALIGN, 0);
         let client_id = key_client_id(identity);
-        let secret = identity.secret.expose().as_bytes();
-        let mut signed = [0u8; SIGNED_PASSWORD_LEN];
+        // A CLIENT/SIGNED identity's expected password: secret-equivalent for its client id.
+        let mut signed = Zeroizing::new([0u8; SIGNED_PASSWORD_LEN]);
         let (word, check): (u32, &[u8]) = match (identity.identity_type, identity.sign_mode) {
-            (_, SignMode::Origin) if secret.len() <= VALUE_MASK as usize => {
+            (_, SignMode::Origin) => {
+                let secret = origin_secret(identity);
                 (TAG_ORIGIN << TAG_SHIFT | secret.len() as u32, secret)
             }
-            (_, SignMode::Origin) => (TAG_ORIGIN_FAR << TAG_SHIFT, &[]),
             (IdentityType::Client, SignMode::Signed) => {
-                sign_into(keyed_mac(identity), client_id, &mut signed);
-                (TAG_SIGNED_CLIENT << TAG_SHIFT, &signed)
+                KeyedMac::new(identity.secret.expose()).sign_into(client_id, &mut signed);
+                (TAG_SIGNED_CLIENT << TAG_SHIFT, &signed[..])
             }
             (IdentityType::User, SignMode::Signed) => {
                 let number = self.macs.len();
@@ -357,7 +383,7 @@ impl Index {
                     number <= VALUE_MASK as usize,
                     "too many USER/SIGNED identities"
                 );
-                self.macs.push(keyed_mac(identity));
+                self.macs.push(KeyedMac::new(identity.secret.expose()));
                 (TAG_SIGNED_USER << TAG_SHIFT | number as u32, &[])
             }
         };
@@ -371,12 +397,17 @@ impl Index {
         records.extend_from_slice(client_id.as_bytes());
         records.extend_from_slice(check);
         records.resize(start + record_len(identity), 0);
-        signed.fill(0);
         u32_of(start / ALIGN, "the size of the index")
     }
 
     /// Builds an index. When two identities share a key the later one wins, and the report says
     /// so. `blacklist` holds client ids that are refused whatever their credentials.
+    ///
+    /// # Panics
+    ///
+    /// If an `ORIGIN` identity's secret is longer than [`MAX_SECRET_BYTES`]: validation
+    /// ([`Identity::try_from`]) refuses such a record, so only an `Identity` built field by
+    /// field can carry one.
     pub fn build(
         identities: impl IntoIterator<Item = Identity>,
         blacklist: impl IntoIterator<Item = String>,
@@ -410,37 +441,31 @@ impl Index {
         for n in 0..index.identities.len() {
             let identity = &index.identities[n];
             let (t, m) = (identity.identity_type, identity.sign_mode);
-            let (user_hash, client_hash) =
-                index.hashes(&identity.username, key_client_id(identity));
-            let existing = match t {
-                IdentityType::User => index.find_user(user_hash, &identity.username),
-                IdentityType::Client => {
-                    index.find_client(client_hash, &identity.username, key_client_id(identity))
-                }
+            let key = index.key(&identity.username, key_client_id(identity));
+            let (existing, hash) = match t {
+                IdentityType::User => (index.find_user(&key), key.user_hash),
+                IdentityType::Client => (index.find_client(&key), key.client_hash),
             };
             let offset = index.push_record(n);
             index.stats.count(t, m, 1);
-            match existing {
-                None => {
-                    let (table, hash) = index.table_for(t, user_hash, client_hash);
-                    table.insert_unique(hash, offset, |_| unreachable!("the table was reserved"));
-                }
-                Some(old_offset) => {
-                    let old = index.record(old_offset).identity;
-                    let old_identity = &index.identities[old];
-                    index
-                        .stats
-                        .count(old_identity.identity_type, old_identity.sign_mode, -1);
-                    report.duplicates.push(Duplicate {
-                        key: old_identity.key(),
-                    });
-                    replaced.push(old);
-                    let (table, hash) = index.table_for(t, user_hash, client_hash);
-                    *table
-                        .find_mut(hash, |&o| o == old_offset)
-                        .expect("found above") = offset;
-                }
-            }
+            let Some(Found(old_offset)) = existing else {
+                let table = index.table(t);
+                table.insert_unique(hash, offset, |_| unreachable!("the table was reserved"));
+                continue;
+            };
+            let old = index.identity_number(old_offset);
+            let old_identity = &index.identities[old];
+            index
+                .stats
+                .count(old_identity.identity_type, old_identity.sign_mode, -1);
+            report.duplicates.push(Duplicate {
+                key: old_identity.key(),
+            });
+            replaced.push(old);
+            *index
+                .table(t)
+                .find_mut(hash, |&o| o == old_offset)
+                .expect("found above") = offset;
         }
         if !replaced.is_empty() {
             index.drop_replaced(replaced);
@@ -500,14 +525,14 @@ impl Index {
 
     /// The identity stored under `key`, if any.
     pub fn get(&self, key: &IdentityKey) -> Option<&Identity> {
-        let offset = match key {
-            IdentityKey::User { username } => self.find_user(self.hashes(username, "").0, username),
+        let found = match key {
+            IdentityKey::User { username } => self.find_user(&self.key(username, "")),
             IdentityKey::Client {
                 username,
                 client_id,
-            } => self.find_client(self.hashes(username, client_id).1, username, client_id),
+            } => self.find_client(&self.key(username, client_id)),
         }?;
-        Some(self.identity(self.record(offset).identity))
+        Some(self.record(found).identity)
     }
 
     /// All identities, in no particular order.
@@ -536,7 +561,7 @@ impl Index {
 /// use mqid_core::{Connect, Decision, Index, SharedIndex};
 /// let shared = SharedIndex::new(Index::empty());
 /// let connect = Connect { client_id: "c1", username: "u", password: b"p" };
-/// assert!(matches!(shared.load().decide(&connect), Decision::Refuse(_)));
+/// assert!(matches!(mqid_core::decide(&shared.load(), &connect), Decision::Refuse(_)));
 /// ```
 pub struct SharedIndex {
     current: ArcSwap<Index>,
@@ -626,17 +651,48 @@ mod tests {
                 username: &survivor.username,
                 password: password.as_bytes(),
             };
-            assert_eq!(ix.decide(&connect), Decision::Admit(survivor));
+            assert_eq!(crate::decide(&ix, &connect), Decision::Admit(survivor));
         }
         let stats = ix.stats();
         assert_eq!(stats.identities(), 22);
         assert_eq!(
-            ix.decide(&Connect {
-                client_id: "c1",
-                username: "f0",
-                password: b"s0",
-            }),
+            crate::decide(
+                &ix,
+                &Connect {
+                    client_id: "c1",
+                    username: "f0",
+                    password: b"s0",
+                }
+            ),
             Decision::Refuse(Refusal::BadPassword)
         );
+    }
+
+    #[test]
+    fn a_secret_at_the_cap_is_stored_and_checked_whole() {
+        let secret = "s".repeat(MAX_SECRET_BYTES);
+        let (ix, _) = Index::build([id("u", None, &secret, SignMode::Origin)], []);
+        let mut password = secret.clone().into_bytes();
+        let connect = |password: &[u8]| {
+            crate::decide(
+                &ix,
+                &Connect {
+                    client_id: "c",
+                    username: "u",
+                    password,
+                },
+            )
+            .is_admit()
+        };
+        assert!(connect(&password));
+        *password.last_mut().unwrap() = b't';
+        assert!(!connect(&password));
+    }
+
+    #[test]
+    #[should_panic(expected = "the secret of USER \"u\" has 65536 bytes, more than the 65535")]
+    fn an_unvalidated_secret_over_the_cap_is_refused_by_build() {
+        let secret = "s".repeat(MAX_SECRET_BYTES + 1);
+        Index::build([id("u", None, &secret, SignMode::Origin)], []);
     }
 }

@@ -3,12 +3,12 @@
 //! mqid admits the devices that ApsaraMQ for MQTT's *custom identities* admit. An [`Identity`] is
 //! one record of the `QueryCustomAuthIdentity` API (same field names, so an API page and a local
 //! file share one format). An [`Index`] is an immutable, pre-computed view of a set of identities
-//! plus the connect blacklist, built once per refresh. [`Index::decide`] is the CONNECT decision:
+//! plus the connect blacklist, built once per refresh. [`decide`](fn@decide) is the CONNECT decision:
 //! a pure function of (index, CONNECT) that returns the matched identity or why it refused.
 //!
 //! # The hot path
 //!
-//! [`Index::decide`] never allocates, never takes a lock and never derives HMAC key pads:
+//! [`decide`](fn@decide) never allocates, never takes a lock and never derives HMAC key pads:
 //! `SIGNED` identities of type `USER` keep a pre-keyed HMAC-SHA1 state that is copied on the
 //! stack per CONNECT, and `SIGNED` identities of type `CLIENT` keep their expected password,
 //! computed when the index is built. Every secret-dependent comparison is constant-time in the
@@ -44,15 +44,17 @@ mod identity;
 mod index;
 pub mod limit;
 mod permission;
+mod record;
 pub mod rules;
 mod secret;
+mod signed;
 pub mod topic;
 
-pub use decide::{signed_password, Connect, Decision, Refusal, SIGNED_PASSWORD_LEN};
+pub use decide::{decide, Connect, Decision, Refusal};
 pub use gate::StaleGate;
 pub use identity::{
     parse_identities, parse_identity_list, Identity, IdentityError, IdentityKey, IdentityType,
-    InvalidRecord, ListError, RawIdentity, SignMode, MAX_ID_CHARS,
+    InvalidRecord, ListError, RawIdentity, SignMode, MAX_ID_CHARS, MAX_SECRET_BYTES,
 };
 pub use index::{BuildReport, Duplicate, Index, IndexStats, SharedIndex};
 pub use limit::{LimitKey, Limiter, Limits};
@@ -62,3 +64,4 @@ pub use permission::{
 };
 pub use rules::{NoMatch, Permissions, SessionRules, TopicDecision, TopicReason};
 pub use secret::Secret;
+pub use signed::{signed_password, SIGNED_PASSWORD_LEN};

@@ -3,7 +3,7 @@
 //!
 //! # What is counted, under which key
 //!
-//! A front end calls [`Limiter::is_cooling_down`] before [`Index::decide`](crate::Index::decide)
+//! A front end calls [`Limiter::is_cooling_down`] before [`decide`](fn@crate::decide)
 //! and [`Limiter::record_failure`] after a `bad_password` refusal. The key is the
 //! **(username, client id) pair**, never the username alone: a `USER` identity is shared by a
 //! whole fleet under one username, and a per-username lock-out would let anyone who knows that
@@ -384,6 +384,14 @@ mod tests {
         (Limiter::new(limits, t0), t0)
     }
 
+    /// The default limits but a cool-down after `n` failures.
+    fn after_failures(n: u32) -> Limits {
+        Limits {
+            max_failures: n,
+            ..Limits::default()
+        }
+    }
+
     fn at(t0: Instant, s: u64) -> Instant {
         t0 + Duration::from_secs(s)
     }
@@ -413,10 +421,7 @@ mod tests {
 
     #[test]
     fn failures_outside_the_window_start_over() {
-        let (l, t0) = limiter(Limits {
-            max_failures: 3,
-            ..Limits::default()
-        });
+        let (l, t0) = limiter(after_failures(3));
         let key = l.key("u", "c");
         fail(&l, "u", "c", at(t0, 0));
         fail(&l, "u", "c", at(t0, 30));
@@ -431,9 +436,8 @@ mod tests {
     #[test]
     fn failures_during_a_cool_down_do_not_extend_it() {
         let (l, t0) = limiter(Limits {
-            max_failures: 2,
             cooldown: Duration::from_secs(100),
-            ..Limits::default()
+            ..after_failures(2)
         });
         let key = l.key("u", "c");
         fail(&l, "u", "c", at(t0, 0));
@@ -450,10 +454,7 @@ mod tests {
 
     #[test]
     fn one_failure_is_enough_when_max_failures_is_one() {
-        let (l, t0) = limiter(Limits {
-            max_failures: 1,
-            ..Limits::default()
-        });
+        let (l, t0) = limiter(after_failures(1));
         assert!(fail(&l, "u", "c", t0).cooldown_started);
         assert!(l.is_cooling_down(l.key("u", "c"), t0));
     }
@@ -539,13 +540,7 @@ mod tests {
     #[test]
     fn times_before_the_epoch_and_far_after_it_are_safe() {
         let t0 = Instant::now() + Duration::from_secs(10);
-        let l = Limiter::new(
-            Limits {
-                max_failures: 1,
-                ..Limits::default()
-            },
-            t0,
-        );
+        let l = Limiter::new(after_failures(1), t0);
         let early = Instant::now();
         assert!(fail(&l, "u", "c", early).cooldown_started);
         assert!(l.is_cooling_down(l.key("u", "c"), t0));

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::clip;
+use crate::record::{self, clip, ApiRecord, ListFailure};
 use crate::topic::{self, TopicError};
 use crate::{IdentityType, MAX_ID_CHARS};
 
@@ -110,7 +110,7 @@ pub struct RawPermission {
     pub effect: Option<String>,
 }
 
-crate::identity::object_only!(
+crate::record::object_only!(
     RawPermission,
     "a permission record: a JSON object with the API's field names"
 );
@@ -196,26 +196,27 @@ impl TryFrom<RawPermission> for Permission {
     }
 }
 
+impl ApiRecord for Permission {
+    type Raw = RawPermission;
+    type Invalid = InvalidPermission;
+
+    fn validate(raw: RawPermission, position: usize) -> Result<Self, InvalidPermission> {
+        let identity = raw.identity.as_deref().filter(|u| !u.is_empty()).map(clip);
+        Permission::try_from(raw).map_err(|error| InvalidPermission {
+            position,
+            identity,
+            error,
+        })
+    }
+}
+
 /// Validates raw records, keeping the valid ones and reporting the others with their position
 /// (`first_position` is the position of `raws[0]`, for records from a later page).
 pub fn parse_permissions(
     raws: Vec<RawPermission>,
     first_position: usize,
 ) -> (Vec<Permission>, Vec<InvalidPermission>) {
-    let mut good = Vec::with_capacity(raws.len());
-    let mut bad = Vec::new();
-    for (i, raw) in raws.into_iter().enumerate() {
-        let identity = raw.identity.as_deref().filter(|u| !u.is_empty()).map(clip);
-        match Permission::try_from(raw) {
-            Ok(p) => good.push(p),
-            Err(error) => bad.push(InvalidPermission {
-                position: first_position + i,
-                identity,
-                error,
-            }),
-        }
-    }
-    (good, bad)
+    record::validate_all(raws, first_position)
 }
 
 /// Why a JSON list of permission rules was refused as a whole.
@@ -230,13 +231,8 @@ pub enum PermissionListError {
 /// Parses a JSON array of permission records (the file source's format, and `Data.Results` of
 /// `QueryCustomAuthPermission`) strictly: one invalid record refuses the whole list.
 pub fn parse_permission_list(json: &[u8]) -> Result<Vec<Permission>, PermissionListError> {
-    let de = &mut serde_json::Deserializer::from_slice(json);
-    let raws: Vec<RawPermission> = serde_path_to_error::deserialize(de)
-        .map_err(|e| PermissionListError::Json(format!("at {}: {}", e.path(), e.inner())))?;
-    let (good, bad) = parse_permissions(raws, 0);
-    if bad.is_empty() {
-        Ok(good)
-    } else {
-        Err(PermissionListError::Invalid(bad))
-    }
+    record::parse_list(json).map_err(|failure| match failure {
+        ListFailure::Json(e) => PermissionListError::Json(e),
+        ListFailure::Invalid(bad) => PermissionListError::Invalid(bad),
+    })
 }

@@ -55,20 +55,26 @@ fn user_and_client_signed_identities_admit_the_known_passwords() {
             r#"[{{"Username":"u","Secret":{secret_json},"IdentityType":"CLIENT","ClientId":{cid_json},"SignMode":"SIGNED"}}]"#
         ));
         for ix in [&user, &client] {
-            let ok = ix.decide(&Connect {
-                client_id: &client_id,
-                username: "u",
-                password: password.as_bytes(),
-            });
+            let ok = mqid_core::decide(
+                ix,
+                &Connect {
+                    client_id: &client_id,
+                    username: "u",
+                    password: password.as_bytes(),
+                },
+            );
             assert!(matches!(ok, Decision::Admit(_)), "{client_id}: {ok:?}");
             // flip one character of the password
             let mut bad = password.clone().into_bytes();
             bad[3] = if bad[3] == b'A' { b'B' } else { b'A' };
-            let refused = ix.decide(&Connect {
-                client_id: &client_id,
-                username: "u",
-                password: &bad,
-            });
+            let refused = mqid_core::decide(
+                ix,
+                &Connect {
+                    client_id: &client_id,
+                    username: "u",
+                    password: &bad,
+                },
+            );
             assert_eq!(refused, Decision::Refuse(Refusal::BadPassword));
         }
     }
@@ -81,10 +87,13 @@ fn user_signed_with_empty_client_id_uses_the_empty_string() {
     let ix = index_of(format!(
         r#"[{{"Username":"u","Secret":"{secret}","IdentityType":"USER","SignMode":"SIGNED"}}]"#
     ));
-    let d = ix.decide(&Connect {
-        client_id: "",
-        username: "u",
-        password: password.as_bytes(),
-    });
+    let d = mqid_core::decide(
+        &ix,
+        &Connect {
+            client_id: "",
+            username: "u",
+            password: password.as_bytes(),
+        },
+    );
     assert!(matches!(d, Decision::Admit(_)));
 }

@@ -266,7 +266,8 @@ fn decide_never_allocates() {
             password: password.as_bytes(),
         };
         for _ in 0..3 {
-            let (got, calls) = allocator_calls(|| outcome(index.decide(black_box(&connect))));
+            let (got, calls) =
+                allocator_calls(|| outcome(mqid_core::decide(&index, black_box(&connect))));
             assert_eq!(got, want, "{what}: wrong decision");
             assert_eq!(
                 calls, 0,
@@ -291,7 +292,7 @@ fn load_and_decide_never_allocate() {
         for _ in 0..3 {
             let (got, calls) = allocator_calls(|| {
                 let index = shared.load();
-                outcome(index.decide(black_box(&connect)))
+                outcome(mqid_core::decide(&index, black_box(&connect)))
             });
             assert_eq!(got, want, "{what}: wrong decision");
             assert_eq!(
@@ -315,7 +316,8 @@ fn load_and_decide_never_allocate_after_a_replacement() {
         username,
         password: password.as_bytes(),
     };
-    let (got, calls) = allocator_calls(|| outcome(shared.load().decide(black_box(&connect))));
+    let (got, calls) =
+        allocator_calls(|| outcome(mqid_core::decide(&shared.load(), black_box(&connect))));
     assert_eq!(got, Ok((IdentityType::Client, SignMode::Signed)));
     assert_eq!(
         calls, 0,

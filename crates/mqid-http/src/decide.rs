@@ -130,7 +130,7 @@ impl Decider {
             username,
             password,
         };
-        match index.decide(&connect) {
+        match mqid_core::decide(&index, &connect) {
             Decision::Admit(_) => ConnectOutcome::Admit,
             Decision::Refuse(reason) => {
                 if let (Refusal::BadPassword, Some((limiter, key, now))) = (reason, limited) {

@@ -14,7 +14,7 @@
 //! 1. the [`StaleGate`] (if set): one atomic load; closed → refused `stale`;
 //! 2. the [`Limiter`] (if set): a SipHash of (username, client id), one clock read and the
 //!    loads of one cache line; cooling down → refused `rate_limited`, before any HMAC;
-//! 3. [`Index::decide`](mqid_core::Index::decide); a `bad_password` is recorded in the limiter
+//! 3. [`mqid_core::decide`](fn@mqid_core::decide); a `bad_password` is recorded in the limiter
 //!    (a few compare-exchanges on one cache line);
 //! 4. one relaxed atomic add to the decision's counter ([`ConnectCounts`]); a refusal goes to
 //!    the rate-limited [`RefusalLog`].
@@ -168,7 +168,7 @@ impl Authenticator {
             username,
             password: password.as_bytes(),
         };
-        match index.decide(&connect) {
+        match mqid_core::decide(&index, &connect) {
             Decision::Admit(identity) => {
                 tracing::debug!(
                     username = ?refusal_log::clip(username),

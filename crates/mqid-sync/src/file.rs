@@ -329,14 +329,15 @@ mod tests {
         r#"[{"Username":"b","Secret":"pw-b","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
 
     fn admits(shared: &SharedIndex, user: &str, pw: &str) -> bool {
-        shared
-            .load()
-            .decide(&Connect {
+        mqid_core::decide(
+            &shared.load(),
+            &Connect {
                 client_id: "c",
                 username: user,
                 password: pw.as_bytes(),
-            })
-            .is_admit()
+            },
+        )
+        .is_admit()
     }
 
     #[test]

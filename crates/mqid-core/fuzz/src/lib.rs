@@ -95,13 +95,15 @@ fn accepted_list(ids: &[Identity]) {
         };
         let mut password = expected_password(id, &client_id);
         let connect = |password: &[u8]| {
-            index
-                .decide(&Connect {
+            mqid_core::decide(
+                &index,
+                &Connect {
                     client_id: &client_id,
                     username: &id.username,
                     password,
-                })
-                .is_admit()
+                },
+            )
+            .is_admit()
         };
         assert!(connect(&password), "{id:?} refuses its own password");
         *password.last_mut().unwrap() ^= 1;
@@ -219,11 +221,14 @@ pub fn decide(data: &[u8]) {
         }
     };
 
-    let got = f.index.decide(&Connect {
-        client_id: &client_id,
-        username: &username,
-        password: &password,
-    });
+    let got = mqid_core::decide(
+        &f.index,
+        &Connect {
+            client_id: &client_id,
+            username: &username,
+            password: &password,
+        },
+    );
     let want = match expected {
         Err(refusal) => Decision::Refuse(refusal),
         Ok(id) if password == right => Decision::Admit(id),
