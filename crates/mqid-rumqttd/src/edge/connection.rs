@@ -42,7 +42,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use super::acks::InOrder;
 use super::codec::{Codec, ReadError};
 use super::codes::{connack_code, ConnectRefusal, Version};
-use super::engine::LinkSpec;
+use super::engine::{LinkSpec, RouterNotify};
 use super::listener::ListenerContext;
 use super::sessions::SessionHandle;
 use super::stats::{Close, Denied};
@@ -182,7 +182,7 @@ where
         )
         .await;
     };
-    let Ok((link_tx, link_rx, connack)) = link else {
+    let Ok((link_tx, link_rx, connack, notify)) = link else {
         // The router refused the link (its own max_connections, or a client id it rejects).
         return refuse(
             &mut codec,
@@ -204,8 +204,7 @@ where
     let Some(connack) = connack else { return };
     if codec.send(connack).await.is_err() {
         let session = Session::new(
-            link_tx,
-            link_rx,
+            (link_tx, link_rx, notify),
             l.clone(),
             client_id,
             username,
@@ -219,8 +218,7 @@ where
     topics.refresh(&shared_index, &username, &client_id);
 
     let mut session = Session::new(
-        link_tx,
-        link_rx,
+        (link_tx, link_rx, notify),
         l.clone(),
         client_id,
         username,
@@ -276,8 +274,10 @@ async fn refuse<S, P>(
 
 /// An admitted connection.
 struct Session {
+    /// Packets for the router go into its buffer; `notify` tells the router (never blocking).
     link_tx: LinkTx,
     link_rx: LinkRx,
+    notify: RouterNotify,
     l: Arc<ListenerContext>,
     client_id: String,
     username: String,
@@ -305,8 +305,7 @@ struct Session {
 impl Session {
     #[allow(clippy::too_many_arguments)]
     fn new(
-        link_tx: LinkTx,
-        link_rx: LinkRx,
+        (link_tx, link_rx, notify): (LinkTx, LinkRx, RouterNotify),
         l: Arc<ListenerContext>,
         client_id: String,
         username: String,
@@ -321,6 +320,7 @@ impl Session {
         Session {
             link_tx,
             link_rx,
+            notify,
             l,
             client_id,
             username,
@@ -572,11 +572,8 @@ impl Session {
             }
         }
         self.incoming.clear();
-        if let Some(last) = self.forward.pop_back() {
-            self.link_tx.buffer().extend(self.forward.drain(..));
-            if self.link_tx.send(last).await.is_err() {
-                return Some(Close::TakenOver);
-            }
+        if !self.to_router().await {
+            return Some(Close::TakenOver);
         }
         if let Some(close) = end {
             if matches!(close, Close::SecondConnect | Close::UnexpectedPacket) {
@@ -628,13 +625,9 @@ impl Session {
                 Err(_) => break,
             };
         }
-        if !self.forward.is_empty() {
-            // Acks for refused deliveries.
-            let last = self.forward.pop_back().expect("not empty");
-            self.link_tx.buffer().extend(self.forward.drain(..));
-            if self.link_tx.send(last).await.is_err() {
-                end = Some(Close::TakenOver);
-            }
+        // Acks for refused deliveries.
+        if !self.to_router().await {
+            end = Some(Close::TakenOver);
         }
         if codec.flush().await.is_err() {
             return Some(end.unwrap_or(Close::Io));
@@ -739,6 +732,16 @@ impl Session {
         }
     }
 
+    /// Hands the packets in `forward` to the router as one event (none when it is empty).
+    /// `false`: the router dropped the link.
+    async fn to_router(&mut self) -> bool {
+        if self.forward.is_empty() {
+            return true;
+        }
+        self.link_tx.buffer().extend(self.forward.drain(..));
+        self.notify.notify().await.is_ok()
+    }
+
     /// Ends the session: tells the router (unless it ended it), hands the will over.
     async fn end<S, P>(mut self, codec: &mut Codec<S, P>, close: Close, will: Option<Will>)
     where
@@ -750,10 +753,9 @@ impl Session {
         if abnormal {
             // The router saves a persistent session and forgets the link. (The router holds no
             // will for it: the edge keeps wills.)
-            let _ = self
-                .link_tx
-                .send(disconnect(DisconnectReasonCode::NormalDisconnection))
-                .await;
+            self.forward
+                .push_back(disconnect(DisconnectReasonCode::NormalDisconnection));
+            let _ = self.to_router().await;
         }
         let _ = timeout(Duration::from_secs(1), codec.close()).await;
         let publish_will = matches!(
