@@ -349,14 +349,14 @@ impl Session {
                 r = codec.read() => {
                     let packet = match r {
                         Ok(p) => p,
-                        Err(e) => return self.read_error(e),
+                        Err(e) => return self.read_error(codec, e),
                     };
                     if let Some(k) = keepalive {
                         deadline = Instant::now() + k;
                     }
                     self.incoming.push_back(packet);
                     if let Err(e) = codec.read_buffered(&mut self.incoming, self.l.max_inflight_count.max(1)) {
-                        return self.read_error(e);
+                        return self.read_error(codec, e);
                     }
                     if let Some(close) = self.handle_incoming(codec).await {
                         return close;
@@ -375,7 +375,8 @@ impl Session {
                         Err(_) => {
                             // The router dropped the link: a takeover by a new connection.
                             if self.l.version == Version::V5 {
-                                let _ = codec.send(disconnect(DisconnectReasonCode::SessionTakenOver)).await;
+                                codec.queue_disconnect(DisconnectReasonCode::SessionTakenOver);
+                                let _ = codec.flush().await;
                             }
                             return Close::TakenOver;
                         }
@@ -383,13 +384,15 @@ impl Session {
                 }
                 _ = sleep_until(deadline) => {
                     if self.l.version == Version::V5 {
-                        let _ = timeout(Duration::from_secs(1), codec.send(disconnect(DisconnectReasonCode::KeepAliveTimeout))).await;
+                        codec.queue_disconnect(DisconnectReasonCode::KeepAliveTimeout);
+                        let _ = timeout(Duration::from_secs(1), codec.flush()).await;
                     }
                     return Close::KeepAlive;
                 }
                 reason = self.handle.revoked() => {
                     if self.l.version == Version::V5 {
-                        let _ = timeout(Duration::from_secs(1), codec.send(disconnect(reason))).await;
+                        codec.queue_disconnect(reason);
+                        let _ = timeout(Duration::from_secs(1), codec.flush()).await;
                     }
                     return Close::Revoked;
                 }
@@ -397,13 +400,38 @@ impl Session {
         }
     }
 
-    fn read_error(&self, e: ReadError) -> Close {
+    /// A read that ends the connection. A malformed packet (MQTT 5: DISCONNECT `0x81`, or
+    /// `0x95` for one over `max_payload_size`, flushed when the connection closes) is logged.
+    fn read_error<S, P>(&self, codec: &mut Codec<S, P>, e: ReadError) -> Close
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        P: Protocol,
+    {
         let close = close_of(&e);
-        if close == Close::Malformed {
+        if let ReadError::Malformed(error) = &e {
+            let reason = match error {
+                rumqttd::protocol::Error::PayloadSizeLimitExceeded(_) => {
+                    DisconnectReasonCode::PacketTooLarge
+                }
+                _ => DisconnectReasonCode::MalformedPacket,
+            };
+            self.protocol_error(codec, reason);
             self.l
                 .log_close(close, None, Some(&self.client_id), Some(&e));
         }
         close
+    }
+
+    /// MQTT 5: queues a DISCONNECT with `reason` before the connection closes (3.1.1 has no
+    /// DISCONNECT from the server: the connection just closes).
+    fn protocol_error<S, P>(&self, codec: &mut Codec<S, P>, reason: DisconnectReasonCode)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        P: Protocol,
+    {
+        if self.l.version == Version::V5 {
+            codec.queue_disconnect(reason);
+        }
     }
 
     /// Checks and forwards the packets of one read. `Some` ends the connection.
@@ -418,6 +446,7 @@ impl Session {
         while let Some(packet) = self.incoming.pop_front() {
             match packet {
                 Packet::Connect(..) => {
+                    self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
                     end = Some(Close::SecondConnect);
                     break;
                 }
@@ -425,6 +454,7 @@ impl Session {
                 | Packet::SubAck(..)
                 | Packet::UnsubAck(..)
                 | Packet::PingResp(..) => {
+                    self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
                     end = Some(Close::UnexpectedPacket);
                     break;
                 }
@@ -450,7 +480,7 @@ impl Session {
                     self.l.edge.counts.denied(Denied::Publish);
                     if self.l.edge.options.deny_action == DenyAction::Disconnect {
                         if self.l.version == Version::V5 {
-                            let _ = codec.queue(disconnect(DisconnectReasonCode::NotAuthorized));
+                            codec.queue_disconnect(DisconnectReasonCode::NotAuthorized);
                         }
                         end = Some(Close::PermissionDenied);
                         break;
@@ -721,7 +751,12 @@ impl Session {
             }
             Packet::Disconnect(d, props) => {
                 if self.l.version == Version::V5 {
-                    let _ = codec.queue(Packet::Disconnect(d, props));
+                    match props {
+                        None => codec.queue_disconnect(d.reason_code),
+                        props => {
+                            let _ = codec.queue(Packet::Disconnect(d, props));
+                        }
+                    }
                 }
                 Some(Close::TakenOver)
             }
