@@ -417,6 +417,262 @@ async fn case_v5_properties(t: Target) -> Outcome {
     }
 }
 
+/// Eclipse Paho (Python, MQTT 5): one case of `tests/python/paho_v5_cases.py`.
+async fn case_paho_v5(t: Target, case: &'static str) -> Outcome {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/paho_v5_cases.py"
+    );
+    let port = t.v5.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args([script, case, &port, "fleet", "fleet-secret"])
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 with paho-mqtt (./scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && text.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {}",
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A second CONNECT on one connection: one CONNACK (for the first), then the connection closes.
+async fn case_second_connect(t: Target) -> Outcome {
+    let c = RawConnect {
+        v5: false,
+        client_id: "twice",
+        login: Some(("fleet", "fleet-secret")),
+        keep_alive: 30,
+        clean: true,
+        will: None,
+    };
+    let mut twice = c.bytes();
+    twice.extend(c.bytes());
+    let (got, closed) = exchange(t.v4, &twice, Duration::from_secs(3)).await;
+    if closed && got == [0x20, 0x02, 0x00, 0x00] {
+        Ok(())
+    } else {
+        Err(format!("got {got:?}, closed {closed}"))
+    }
+}
+
+/// A packet before CONNECT (PINGREQ): closed, nothing answered.
+async fn case_packet_before_connect(t: Target) -> Outcome {
+    let (got, closed) = exchange(t.v4, &[0xC0, 0x00], Duration::from_secs(3)).await;
+    if closed && got.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("got {got:?}, closed {closed}"))
+    }
+}
+
+/// `$share/g/...`: two members of one group; each of 10 messages reaches exactly one of them.
+async fn case_shared_subscription(t: Target) -> Outcome {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut members = Vec::new();
+    for id in ["sh-a", "sh-b"] {
+        let (c, mut ev) = subscribed(t, id, "$share/g/sh/x", true).await?;
+        let tx = tx.clone();
+        members.push(c);
+        tokio::spawn(async move {
+            while let Ok(e) = ev.poll().await {
+                if let Some((_, payload)) = publish_of(&e) {
+                    let _ = tx.send((id, payload));
+                }
+            }
+        });
+    }
+    let (p, mut pev) = AsyncClient::new(opts4(t, "sh-pub"), 10);
+    for i in 0..10 {
+        p.publish("sh/x", QoS::AtLeastOnce, false, format!("m{i}"))
+            .await
+            .unwrap();
+    }
+    tokio::spawn(async move { while pev.poll().await.is_ok() {} });
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while got.len() < 10 {
+            match rx.recv().await {
+                Some(m) => got.push(m),
+                None => return,
+            }
+        }
+        // a duplicate would arrive by now
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        while let Ok(m) = rx.try_recv() {
+            got.push(m);
+        }
+    })
+    .await;
+    let mut payloads: Vec<Vec<u8>> = got.iter().map(|(_, p)| p.clone()).collect();
+    payloads.sort();
+    let mut expected: Vec<Vec<u8>> = (0..10).map(|i| format!("m{i}").into_bytes()).collect();
+    expected.sort();
+    let both = ["sh-a", "sh-b"]
+        .iter()
+        .all(|id| got.iter().any(|(who, _)| who == id));
+    drop(members);
+    if payloads == expected && both {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} messages, to {:?}",
+            got.len(),
+            got.iter().map(|(who, _)| *who).collect::<Vec<_>>()
+        ))
+    }
+}
+
+/// Polls an MQTT 5 client until `f` returns `Some`, for up to 5 s. `Err(None)`: nothing in
+/// 5 s; `Err(Some(e))`: the connection failed.
+async fn until5<T>(
+    ev: &mut rumqttc::v5::EventLoop,
+    mut f: impl FnMut(&E5) -> Option<T>,
+) -> Result<T, Option<String>> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ev.poll().await {
+                Ok(e) => {
+                    if let Some(t) = f(&e) {
+                        return Ok(t);
+                    }
+                }
+                Err(e) => return Err(Some(e.to_string())),
+            }
+        }
+    })
+    .await
+    .map_err(|_| None)?
+}
+
+fn opts5(t: Target, id: &str) -> Opts5 {
+    let mut o = Opts5::new(id, t.v5.ip().to_string(), t.v5.port());
+    o.set_credentials("fleet", "fleet-secret");
+    o
+}
+
+/// An MQTT 5 client, after its CONNACK.
+async fn connected5(o: Opts5) -> Result<(Client5, rumqttc::v5::EventLoop), String> {
+    let (c, mut ev) = Client5::new(o, 10);
+    until5(&mut ev, |e| {
+        matches!(e, E5::Incoming(P5::ConnAck(_))).then_some(())
+    })
+    .await
+    .map_err(|e| format!("no CONNACK: {e:?}"))?;
+    Ok((c, ev))
+}
+
+/// An MQTT 5 client subscribed (QoS 1) to `filter`.
+async fn subscribed5(
+    t: Target,
+    id: &str,
+    filter: &str,
+) -> Result<(Client5, rumqttc::v5::EventLoop), String> {
+    let (c, mut ev) = Client5::new(opts5(t, id), 10);
+    c.subscribe(filter, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until5(&mut ev, |e| {
+        matches!(e, E5::Incoming(P5::SubAck(_))).then_some(())
+    })
+    .await
+    .map_err(|e| format!("no SUBACK: {e:?}"))?;
+    Ok((c, ev))
+}
+
+fn publish5_of(e: &E5) -> Option<(Vec<u8>, Vec<u8>)> {
+    match e {
+        E5::Incoming(P5::Publish(p)) => Some((p.topic.to_vec(), p.payload.to_vec())),
+        _ => None,
+    }
+}
+
+/// MQTT 5 will delay (2 s, session expiry 30 s) after an abnormal close, watched by an MQTT 5
+/// subscriber: published after the delay, not before; or, when the client id connects again
+/// within the delay, never.
+async fn case_will_delay(t: Target, reconnect: bool) -> Outcome {
+    use rumqttc::v5::mqttbytes::v5::{LastWill, LastWillProperties};
+    use rumqttc::v5::mqttbytes::QoS as Q5;
+    let tag = if reconnect { "wdr" } else { "wdp" };
+    let topic = format!("wdelay/{tag}");
+    let (_w, mut wev) = subscribed5(t, &format!("{tag}-watch"), &topic).await?;
+    let opts = |will: bool| {
+        let mut o = opts5(t, &format!("{tag}-mortal"));
+        o.set_session_expiry_interval(Some(30));
+        if will {
+            let props = LastWillProperties {
+                delay_interval: Some(2),
+                payload_format_indicator: None,
+                message_expiry_interval: None,
+                content_type: None,
+                response_topic: None,
+                correlation_data: None,
+                user_properties: Vec::new(),
+            };
+            o.set_last_will(LastWill::new(
+                topic.clone(),
+                "late",
+                Q5::AtLeastOnce,
+                false,
+                Some(props),
+            ));
+        }
+        o
+    };
+    // The abnormal close: the socket goes without DISCONNECT.
+    drop(connected5(opts(true)).await?);
+    if reconnect {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _again = connected5(opts(false)).await?;
+        return match until5(&mut wev, publish5_of).await {
+            Err(None) => Ok(()),
+            Err(Some(e)) => Err(format!("the watcher failed: {e}")),
+            Ok(p) => Err(format!("the will was published after a reconnect: {p:?}")),
+        };
+    }
+    let early =
+        tokio::time::timeout(Duration::from_millis(1000), until5(&mut wev, publish5_of)).await;
+    if let Ok(Ok(p)) = early {
+        return Err(format!("published before its delay: {p:?}"));
+    }
+    match until5(&mut wev, publish5_of).await {
+        Ok(p) if p == (topic.clone().into_bytes(), b"late".to_vec()) => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// A message an MQTT 5 client publishes with properties reaches a 3.1.1 subscriber.
+async fn case_v5_message_to_v4(t: Target) -> Outcome {
+    let (_s, mut sev) = subscribed(t, "xv-sub", "xv/x", true).await?;
+    let (p, mut pev) = connected5(opts5(t, "xv-pub")).await?;
+    let props = PublishProperties {
+        user_properties: vec![("k".into(), "v".into())],
+        ..Default::default()
+    };
+    p.publish_with_properties(
+        "xv/x",
+        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+        false,
+        "across",
+        props,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(async move { while pev.poll().await.is_ok() {} });
+    match until(&mut sev, "the message", publish_of).await {
+        Ok(m) if m == ("xv/x".into(), b"across".to_vec()) => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
 async fn run_all(t: Target) -> Vec<(&'static str, Outcome)> {
     vec![
         (
@@ -448,6 +704,35 @@ async fn run_all(t: Target) -> Vec<(&'static str, Outcome)> {
             case_qos2_mosquitto(t).await,
         ),
         ("MQTT 5 properties (rumqttc 5)", case_v5_properties(t).await),
+        (
+            "MQTT 5 message with properties → 3.1.1 subscriber (rumqttc)",
+            case_v5_message_to_v4(t).await,
+        ),
+        (
+            "MQTT 5 will delay: published after it (rumqttc 5)",
+            case_will_delay(t, false).await,
+        ),
+        (
+            "MQTT 5 will delay: cancelled by a reconnect within it (rumqttc 5)",
+            case_will_delay(t, true).await,
+        ),
+        ("QoS 2 end to end (paho 5)", case_paho_v5(t, "qos2").await),
+        (
+            "MQTT 5 session expiry, session kept across reconnect (paho 5)",
+            case_paho_v5(t, "session").await,
+        ),
+        (
+            "shared subscription $share/g/… (rumqttc 3.1.1)",
+            case_shared_subscription(t).await,
+        ),
+        (
+            "second CONNECT on a connection: closed after one CONNACK",
+            case_second_connect(t).await,
+        ),
+        (
+            "packet before CONNECT: closed, nothing answered",
+            case_packet_before_connect(t).await,
+        ),
     ]
 }
 

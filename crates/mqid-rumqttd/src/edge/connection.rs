@@ -678,6 +678,10 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin,
         P: Protocol,
     {
+        let packet = match self.l.version {
+            Version::V4 => without_properties(packet),
+            Version::V5 => packet,
+        };
         match packet {
             Packet::Publish(publish, props) => {
                 if self.topics.may_deliver(&publish.topic).is_ok() {
@@ -810,6 +814,24 @@ impl Session {
                 .closed(std::mem::take(&mut self.client_id), will);
         }
         tracing::debug!(client_id = ?clip(&self.client_id), reason = close.as_str(), "connection closed");
+    }
+}
+
+/// `packet` without MQTT 5 properties, for a 3.1.1 client: a message an MQTT 5 client published
+/// with properties (or a will with will properties) reaches 3.1.1 subscribers without them.
+/// (rumqttd 0.20's 3.1.1 encoder panics on a packet that carries properties.)
+fn without_properties(packet: Packet) -> Packet {
+    match packet {
+        Packet::Publish(p, Some(_)) => Packet::Publish(p, None),
+        Packet::PubAck(p, Some(_)) => Packet::PubAck(p, None),
+        Packet::PubRec(p, Some(_)) => Packet::PubRec(p, None),
+        Packet::PubRel(p, Some(_)) => Packet::PubRel(p, None),
+        Packet::PubComp(p, Some(_)) => Packet::PubComp(p, None),
+        Packet::SubAck(p, Some(_)) => Packet::SubAck(p, None),
+        Packet::UnsubAck(p, Some(_)) => Packet::UnsubAck(p, None),
+        Packet::ConnAck(p, Some(_)) => Packet::ConnAck(p, None),
+        Packet::Disconnect(p, Some(_)) => Packet::Disconnect(p, None),
+        other => other,
     }
 }
 
