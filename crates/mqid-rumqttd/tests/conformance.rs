@@ -736,6 +736,121 @@ async fn run_all(t: Target) -> Vec<(&'static str, Outcome)> {
     ]
 }
 
+/// A TLS listener (3.1.1, the certificate made in the test) and a websocket listener.
+#[derive(Clone)]
+struct Transports {
+    tls: SocketAddr,
+    ws: SocketAddr,
+    cert: String,
+}
+
+async fn run_command(cmd: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .output()
+            .expect(&cmd[0]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text.trim().to_string())
+    })
+    .await
+    .unwrap()
+}
+
+/// `mosquitto_pub` over TLS with `password`: admitted, or refused with the reason shown.
+async fn case_tls_mosquitto(t: &Transports, password: &str) -> Outcome {
+    let port = t.tls.port().to_string();
+    let cmd: Vec<String> = [
+        "mosquitto_pub",
+        // By host name: mosquitto sends an IP address as SNI, which rustls refuses.
+        "-h",
+        "localhost",
+        "-p",
+        &port,
+        "--cafile",
+        &t.cert,
+        "-i",
+        "tls-1",
+        "-u",
+        "fleet",
+        "-P",
+        password,
+        "-t",
+        "tls/x",
+        "-m",
+        "hi",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, out) = run_command(cmd).await;
+    let admitted = password == "fleet-secret";
+    if admitted && ok {
+        return Ok(());
+    }
+    if !admitted && !ok && out.to_lowercase().contains("bad user name or password") {
+        return Ok(());
+    }
+    Err(format!("exit ok {ok}: {out}"))
+}
+
+/// Paho (3.1.1) over the websocket listener with `password`: admitted, or refused with the
+/// reason shown.
+async fn case_ws_paho(t: &Transports, password: &str) -> Outcome {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/paho_connect.py"
+    );
+    let port = t.ws.port().to_string();
+    let cmd: Vec<String> = [
+        "python3",
+        script,
+        &port,
+        "3",
+        "ws-1",
+        "fleet",
+        password,
+        "websockets",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, out) = run_command(cmd).await;
+    let admitted = password == "fleet-secret";
+    if admitted && ok && out.contains("admitted") {
+        return Ok(());
+    }
+    if !admitted && !ok && out.to_lowercase().contains("bad user name or password") {
+        return Ok(());
+    }
+    Err(out)
+}
+
+async fn run_transports(t: &Transports) -> Vec<(&'static str, Outcome)> {
+    vec![
+        (
+            "TLS (mosquitto_pub 3.1.1, certificate made in the test)",
+            case_tls_mosquitto(t, "fleet-secret").await,
+        ),
+        (
+            "TLS: wrong password → reason shown (mosquitto_pub)",
+            case_tls_mosquitto(t, "wrong").await,
+        ),
+        (
+            "websocket (paho 3.1.1)",
+            case_ws_paho(t, "fleet-secret").await,
+        ),
+        (
+            "websocket: wrong password → reason shown (paho 3.1.1)",
+            case_ws_paho(t, "wrong").await,
+        ),
+    ]
+}
+
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -773,9 +888,67 @@ async fn stock_listener_and_mqid_edge_side_by_side() {
         .await
         .expect("stock listener up");
     }
+    // TLS and websockets: the edge's own listeners of those kinds on its router, rumqttd's
+    // stock ones on the other, with the same keys and certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path());
+    let json = format!(
+        r#"{{"id":0,"router":{{"max_connections":1000,"max_outgoing_packet_count":200,
+           "max_segment_size":1048576,"max_segment_count":10}},
+           "v4":{{"1":{}}},"ws":{{"1":{}}}}}"#,
+        listener_json("tls-v4", Some((&cert, &key))),
+        listener_json("ws", None),
+    );
+    let transport_config: rumqttd::Config = serde_json::from_str(&json).unwrap();
+    let edge_transports = mqid_rumqttd::edge::Edge::start(
+        &transport_config,
+        Arc::new(Authenticator::new(e.index.clone())),
+        mqid_rumqttd::edge::EdgeOptions::default(),
+    )
+    .await
+    .unwrap();
+    let stock_transports = Transports {
+        tls: free_addr(),
+        ws: free_addr(),
+        cert: cert.clone(),
+    };
+    for (key, addr) in [("1", stock_transports.tls), ("ws", stock_transports.ws)] {
+        let mut settings = match key {
+            "1" => transport_config.v4.clone().unwrap().remove("1").unwrap(),
+            _ => transport_config.ws.clone().unwrap().remove("1").unwrap(),
+        };
+        settings.listen = addr;
+        let a = auth.clone();
+        settings.set_auth_handler(move |c: String, u: String, p: String| {
+            std::future::ready(a.authenticate(&c, &u, &p))
+        });
+        let engine = other.edge.engine();
+        if key == "1" {
+            tokio::spawn(engine.stock_listener(settings, Version::V4));
+        } else {
+            tokio::spawn(engine.stock_websocket_listener(settings));
+        }
+    }
+    for addr in [stock_transports.tls, stock_transports.ws] {
+        tokio::time::timeout(WAIT, async {
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("stock listener up");
+    }
+    let edge_transports = Transports {
+        tls: edge_transports.addr("v4.1").unwrap(),
+        ws: edge_transports.addr("ws.1").unwrap(),
+        cert,
+    };
+
     let edge = Target { v4: e.v4, v5: e.v5 };
-    let stock_results = run_all(stock).await;
-    let edge_results = run_all(edge).await;
+    let mut stock_results = run_all(stock).await;
+    stock_results.extend(run_transports(&stock_transports).await);
+    let mut edge_results = run_all(edge).await;
+    edge_results.extend(run_transports(&edge_transports).await);
 
     let mut table = String::from("| case | rumqttd stock listener | mqid edge |\n|---|---|---|\n");
     let mark = |o: &Outcome| match o {

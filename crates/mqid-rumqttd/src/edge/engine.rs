@@ -123,8 +123,9 @@ impl<E: Send + 'static> PollNotify for Notifier<E> {
 
 type BuildLink = dyn Fn(LinkSpec<'_>) -> Result<Link, LinkRefused> + Send + Sync;
 type BuildMeters = dyn Fn() -> Option<MetersLink> + Send + Sync;
-type StockListener =
-    dyn Fn(ServerSettings, Version) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+type StockListener = dyn Fn(ServerSettings, Version, rumqttd::LinkType) -> Pin<Box<dyn Future<Output = ()> + Send>>
+    + Send
+    + Sync;
 
 /// A running router.
 #[derive(Clone)]
@@ -164,18 +165,18 @@ impl Engine {
                 Ok((tx, rx, connack, notify))
             }),
             meters: Arc::new(move || MetersLink::new(meters_tx.clone()).ok()),
-            stock: Arc::new(move |settings: ServerSettings, version: Version| {
+            stock: Arc::new(move |settings: ServerSettings, version: Version, kind| {
                 let tx = tx.clone();
                 Box::pin(async move {
                     let result = match version {
                         Version::V4 => {
                             rumqttd::Server::new(settings, tx, rumqttd::protocol::v4::V4)
-                                .start(rumqttd::LinkType::Remote)
+                                .start(kind)
                                 .await
                         }
                         Version::V5 => {
                             rumqttd::Server::new(settings, tx, rumqttd::protocol::v5::V5)
-                                .start(rumqttd::LinkType::Remote)
+                                .start(kind)
                                 .await
                         }
                     };
@@ -203,7 +204,16 @@ impl Engine {
         settings: ServerSettings,
         version: Version,
     ) -> impl Future<Output = ()> + Send + 'static {
-        (self.stock)(settings, version)
+        (self.stock)(settings, version, rumqttd::LinkType::Remote)
+    }
+
+    /// rumqttd's own websocket listener (MQTT 3.1.1) for `settings` on this router, as a
+    /// future to spawn (for comparisons only).
+    pub fn stock_websocket_listener(
+        &self,
+        settings: ServerSettings,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        (self.stock)(settings, Version::V4, rumqttd::LinkType::Websocket)
     }
 }
 
