@@ -69,131 +69,27 @@ where
         return l.closed_early(Close::NotConnect, peer, None);
     };
     let (username, password) = login.map(|l| (l.username, l.password)).unwrap_or_default();
-    let edge = &l.edge;
-
-    // The decision: stale gate, limiter, index (counted and logged by the authenticator).
-    let admission = match edge
-        .auth
-        .decide(&connect.client_id, &username, &password, Some(peer))
+    let keep_alive = connect.keep_alive;
+    let admitted = match admit(
+        &l, &username, password, connect, props, will, will_props, peer,
+    )
+    .await
     {
         Ok(a) => a,
-        Err(r) => {
-            return refuse(
-                &mut codec,
-                &l,
-                ConnectRefusal::Auth(r),
-                &username,
-                &connect.client_id,
-                peer,
-            )
-            .await
+        Err(Refused(refusal, client_id)) => {
+            return refuse(&mut codec, &l, refusal, &username, &client_id, peer).await
         }
     };
-    drop(password);
-
-    let mut client_id = connect.client_id;
-    let mut assigned = None;
-    if client_id.is_empty() && connect.clean_session {
-        client_id = edge.assign_client_id();
-        assigned = Some(client_id.clone());
-    }
-    if client_id.is_empty()
-        || client_id == WILL_CLIENT_ID
-        || "+$#/".chars().any(|c| client_id.contains(c))
-    {
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::BadClientId,
-            &username,
-            &client_id,
-            peer,
-        )
-        .await;
-    }
-
-    let shared_index = edge.auth.index().clone();
-    let mut topics = Topics::resolve(
-        &shared_index.load(),
-        &username,
-        &client_id,
-        edge.options.no_match,
-    );
-    let session_expiry = props
-        .as_ref()
-        .and_then(|p| p.session_expiry_interval)
-        .unwrap_or(0);
-    let will = will.map(|w| Will::from_connect(w, will_props, session_expiry));
-    if let Some(w) = &will {
-        if topics.may_publish(w.topic()).is_err() {
-            edge.counts.denied(Denied::Will);
-            return refuse(
-                &mut codec,
-                &l,
-                ConnectRefusal::WillDenied,
-                &username,
-                &client_id,
-                peer,
-            )
-            .await;
-        }
-    }
-
-    // A place among max_connections, held until the connection ends.
-    let Some(slot) = edge.take_slot() else {
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::ServerFull,
-            &username,
-            &client_id,
-            peer,
-        )
-        .await;
-    };
-    edge.wills.connected(&client_id);
-
-    let engine = edge.engine.clone();
-    let spec = (
+    let Admitted {
+        admission,
         client_id,
-        connect.clean_session,
-        l.dynamic_filters,
-        props.as_ref().and_then(|p| p.topic_alias_max).unwrap_or(0),
-    );
-    let built = tokio::task::spawn_blocking(move || {
-        let (client_id, clean_session, dynamic_filters, topic_alias_max) = spec;
-        let link = engine.link(LinkSpec {
-            client_id: &client_id,
-            clean_session,
-            dynamic_filters,
-            topic_alias_max,
-        });
-        (client_id, link)
-    })
-    .await;
-    let Ok((client_id, link)) = built else {
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::ServerFull,
-            &username,
-            "",
-            peer,
-        )
-        .await;
-    };
-    let Ok((link_tx, link_rx, connack, notify)) = link else {
-        // The router refused the link (its own max_connections, or a client id it rejects).
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::ServerFull,
-            &username,
-            &client_id,
-            peer,
-        )
-        .await;
-    };
+        assigned,
+        mut topics,
+        will,
+        slot,
+        link: (link_tx, link_rx, connack, notify),
+    } = admitted;
+    let shared_index = l.edge.auth.index().clone();
 
     let mut connack: Option<Packet> = connack.into();
     if let (Some(Packet::ConnAck(_, props)), Version::V5) = (&mut connack, l.version) {
@@ -226,12 +122,124 @@ where
         slot,
         admission,
     );
-    let keepalive = match connect.keep_alive {
+    let keepalive = match keep_alive {
         0 => None,
         k => Some(Duration::from_millis(u64::from(k) * 1500)),
     };
     let close = session.run(&mut codec, keepalive).await;
     session.end(&mut codec, close, will).await;
+}
+
+/// A CONNECT that passed every check, with its link to the router.
+struct Admitted {
+    admission: crate::Admission,
+    client_id: String,
+    /// The client id the edge assigned (an empty one with clean session), for the CONNACK.
+    assigned: Option<String>,
+    topics: Topics,
+    will: Option<Will>,
+    slot: super::Slot,
+    link: super::engine::Link,
+}
+
+/// A refused CONNECT: why, and the client id for the log line.
+struct Refused(ConnectRefusal, String);
+
+/// The decision (stale gate, limiter, index: counted and logged by the authenticator), then the
+/// edge's own checks (client id, will topic, `max_connections`), then the link, built off the
+/// async workers (`LinkBuilder::build` blocks).
+#[allow(clippy::too_many_arguments)]
+async fn admit(
+    l: &ListenerContext,
+    username: &str,
+    password: String,
+    connect: rumqttd::protocol::Connect,
+    props: Option<rumqttd::protocol::ConnectProperties>,
+    will: Option<rumqttd::protocol::LastWill>,
+    will_props: Option<rumqttd::protocol::LastWillProperties>,
+    peer: SocketAddr,
+) -> Result<Admitted, Refused> {
+    let edge = &l.edge;
+    let admission = match edge
+        .auth
+        .decide(&connect.client_id, username, &password, Some(peer))
+    {
+        Ok(a) => a,
+        Err(r) => return Err(Refused(ConnectRefusal::Auth(r), connect.client_id)),
+    };
+    drop(password);
+
+    let mut client_id = connect.client_id;
+    let mut assigned = None;
+    if client_id.is_empty() && connect.clean_session {
+        client_id = edge.assign_client_id();
+        assigned = Some(client_id.clone());
+    }
+    if client_id.is_empty()
+        || client_id == WILL_CLIENT_ID
+        || "+$#/".chars().any(|c| client_id.contains(c))
+    {
+        return Err(Refused(ConnectRefusal::BadClientId, client_id));
+    }
+
+    let topics = Topics::resolve(
+        &edge.auth.index().load(),
+        username,
+        &client_id,
+        edge.options.no_match,
+    );
+    let session_expiry = props
+        .as_ref()
+        .and_then(|p| p.session_expiry_interval)
+        .unwrap_or(0);
+    let will = will.map(|w| Will::from_connect(w, will_props, session_expiry));
+    if let Some(w) = &will {
+        if topics.may_publish(w.topic()).is_err() {
+            edge.counts.denied(Denied::Will);
+            return Err(Refused(ConnectRefusal::WillDenied, client_id));
+        }
+    }
+
+    // A place among max_connections, held until the connection ends.
+    let Some(slot) = edge.take_slot() else {
+        return Err(Refused(ConnectRefusal::ServerFull, client_id));
+    };
+    edge.wills.connected(&client_id);
+
+    let engine = edge.engine.clone();
+    let spec = (
+        client_id,
+        connect.clean_session,
+        l.dynamic_filters,
+        props.as_ref().and_then(|p| p.topic_alias_max).unwrap_or(0),
+    );
+    let built = tokio::task::spawn_blocking(move || {
+        let (client_id, clean_session, dynamic_filters, topic_alias_max) = spec;
+        let link = engine.link(LinkSpec {
+            client_id: &client_id,
+            clean_session,
+            dynamic_filters,
+            topic_alias_max,
+        });
+        (client_id, link)
+    })
+    .await;
+    let Ok((client_id, link)) = built else {
+        return Err(Refused(ConnectRefusal::ServerFull, String::new()));
+    };
+    let Ok(link) = link else {
+        // Refused by the router: its own max_connections, or a client id it rejects.
+        return Err(Refused(ConnectRefusal::ServerFull, client_id));
+    };
+    Ok(Admitted {
+        admission,
+        client_id,
+        assigned,
+        topics,
+        will,
+        slot,
+        link,
+    })
 }
 
 /// Why a read ended the connection.
