@@ -2,7 +2,7 @@
 crates/mqid-rumqttd/tests/conformance.rs (the same case against rumqttd's stock listener and
 mqid's edge).
 
-usage: paho_v5_cases.py {qos2|session} PORT USERNAME PASSWORD
+usage: paho_v5_cases.py {qos2|session|too_large} PORT USERNAME PASSWORD
 Prints "ok" (exit 0) when the case holds, "fail: ..." (exit 1) otherwise.
 
 qos2     one QoS 2 PUBLISH, subscriber and publisher both QoS 2: the publisher's flow completes
@@ -10,6 +10,8 @@ qos2     one QoS 2 PUBLISH, subscriber and publisher both QoS 2: the publisher's
 session  a session with Session Expiry Interval 60 and Clean Start 0 subscribes, disconnects
          normally; a message published meanwhile arrives when it reconnects with Clean Start 0,
          and the CONNACK says the session is present.
+too_large a PUBLISH of 30,000 bytes (over the listener's max_payload_size, 20,480): the server
+         disconnects with reason 0x95 Packet too large, which Paho reports.
 """
 import sys
 import threading
@@ -41,6 +43,9 @@ class Peer:
         self.client.on_subscribe = lambda *_a: self.subscribed.set()
         self.client.on_publish = lambda *_a: self.published.set()
         self.client.on_message = self._on_message
+        self.disconnected = threading.Event()
+        self.disconnect_rc = None
+        self.client.on_disconnect = self._on_disconnect
         props = None
         if expiry is not None:
             props = Properties(PacketTypes.CONNECT)
@@ -54,6 +59,10 @@ class Peer:
         self.connect_rc = reason_code
         self.session_present = flags.session_present
         self.connected.set()
+
+    def _on_disconnect(self, _c, _u, _flags, reason_code, _props):
+        self.disconnect_rc = reason_code
+        self.disconnected.set()
 
     def _on_message(self, _c, _u, msg):
         self.messages.append((msg.topic, msg.payload, msg.qos))
@@ -116,10 +125,24 @@ def session(port, user, password):
     return None
 
 
+def too_large(port, user, password):
+    peer = Peer("p5-large", port, user, password)
+    peer.ready()
+    peer.client.publish("big/x", b"x" * 30000, qos=0)
+    if not peer.disconnected.wait(WAIT):
+        peer.stop()
+        return "not disconnected"
+    peer.client.loop_stop()
+    rc = peer.disconnect_rc
+    if getattr(rc, "value", None) != 0x95:
+        return f"disconnected with {rc!r}"
+    return None
+
+
 def main() -> int:
     case, port, user, password = sys.argv[1:5]
     try:
-        problem = {"qos2": qos2, "session": session}[case](port, user, password)
+        problem = {"qos2": qos2, "session": session, "too_large": too_large}[case](port, user, password)
     except Exception as e:  # a refused or failed connection is the case failing
         problem = f"{type(e).__name__}: {e}"
     if problem is None:

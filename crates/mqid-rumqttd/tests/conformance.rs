@@ -726,6 +726,10 @@ async fn run_all(t: Target) -> Vec<(&'static str, Outcome)> {
             case_shared_subscription(t).await,
         ),
         (
+            "packet too large → DISCONNECT 0x95 shown (paho 5)",
+            case_paho_v5(t, "too_large").await,
+        ),
+        (
             "second CONNECT on a connection: closed after one CONNACK",
             case_second_connect(t).await,
         ),
