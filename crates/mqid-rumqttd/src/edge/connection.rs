@@ -610,7 +610,7 @@ impl Session {
             }
         }
         self.incoming.clear();
-        if !self.to_router().await {
+        if !self.feed_router().await {
             return Some(Close::TakenOver);
         }
         if let Some(close) = end {
@@ -664,7 +664,7 @@ impl Session {
             };
         }
         // Acks for refused deliveries.
-        if !self.to_router().await {
+        if !self.feed_router().await {
             end = Some(Close::TakenOver);
         }
         if codec.flush().await.is_err() {
@@ -781,7 +781,7 @@ impl Session {
 
     /// Hands the packets in `forward` to the router as one event (none when it is empty).
     /// `false`: the router dropped the link.
-    async fn to_router(&mut self) -> bool {
+    async fn feed_router(&mut self) -> bool {
         if self.forward.is_empty() {
             return true;
         }
@@ -802,7 +802,7 @@ impl Session {
             // will for it: the edge keeps wills.)
             self.forward
                 .push_back(disconnect(DisconnectReasonCode::NormalDisconnection));
-            let _ = self.to_router().await;
+            let _ = self.feed_router().await;
         }
         let _ = timeout(Duration::from_secs(1), codec.close()).await;
         let publish_will = matches!(
