@@ -361,6 +361,31 @@ async fn case_paho_refusal(t: Target, version: &str) -> Outcome {
     }
 }
 
+/// Publishes `payload` at QoS 1 with a content type and a user property, and keeps the
+/// client's event loop running.
+async fn publish_with_properties(
+    (client, mut ev): (Client5, rumqttc::v5::EventLoop),
+    topic: &str,
+    payload: &'static str,
+) {
+    let props = PublishProperties {
+        content_type: Some("text/plain".into()),
+        user_properties: vec![("k".into(), "v".into())],
+        ..Default::default()
+    };
+    client
+        .publish_with_properties(
+            topic,
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            false,
+            payload,
+            props,
+        )
+        .await
+        .unwrap();
+    tokio::spawn(async move { while ev.poll().await.is_ok() {} });
+}
+
 async fn case_v5_properties(t: Target) -> Outcome {
     let opts = |id: &str| {
         let mut o = Opts5::new(id, t.v5.ip().to_string(), t.v5.port());
@@ -380,22 +405,7 @@ async fn case_v5_properties(t: Target) -> Outcome {
     })
     .await
     .map_err(|_| "no SUBACK".to_string())?;
-    let (p, mut pev) = Client5::new(opts("p5-pub"), 10);
-    let props = PublishProperties {
-        content_type: Some("text/plain".into()),
-        user_properties: vec![("k".into(), "v".into())],
-        ..Default::default()
-    };
-    p.publish_with_properties(
-        "p5/x",
-        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-        false,
-        "body",
-        props,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(async move { while pev.poll().await.is_ok() {} });
+    publish_with_properties(Client5::new(opts("p5-pub"), 10), "p5/x", "body").await;
     let got = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match sev.poll().await {
@@ -652,21 +662,7 @@ async fn case_will_delay(t: Target, reconnect: bool) -> Outcome {
 /// A message an MQTT 5 client publishes with properties reaches a 3.1.1 subscriber.
 async fn case_v5_message_to_v4(t: Target) -> Outcome {
     let (_s, mut sev) = subscribed(t, "xv-sub", "xv/x", true).await?;
-    let (p, mut pev) = connected5(opts5(t, "xv-pub")).await?;
-    let props = PublishProperties {
-        user_properties: vec![("k".into(), "v".into())],
-        ..Default::default()
-    };
-    p.publish_with_properties(
-        "xv/x",
-        rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-        false,
-        "across",
-        props,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(async move { while pev.poll().await.is_ok() {} });
+    publish_with_properties(connected5(opts5(t, "xv-pub")).await?, "xv/x", "across").await;
     match until(&mut sev, "the message", publish_of).await {
         Ok(m) if m == ("xv/x".into(), b"across".to_vec()) => Ok(()),
         other => Err(format!("{other:?}")),
@@ -748,23 +744,6 @@ struct Transports {
     cert: String,
 }
 
-async fn run_command(cmd: Vec<String>) -> (bool, String) {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .output()
-            .expect(&cmd[0]);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text.trim().to_string())
-    })
-    .await
-    .unwrap()
-}
-
 /// `mosquitto_pub` over TLS with `password`: admitted, or refused with the reason shown.
 async fn case_tls_mosquitto(t: &Transports, password: &str) -> Outcome {
     let port = t.tls.port().to_string();
@@ -792,6 +771,7 @@ async fn case_tls_mosquitto(t: &Transports, password: &str) -> Outcome {
     .map(|s| s.to_string())
     .collect();
     let (ok, out) = run_command(cmd).await;
+    let out = out.trim();
     let admitted = password == "fleet-secret";
     if admitted && ok {
         return Ok(());
@@ -824,6 +804,7 @@ async fn case_ws_paho(t: &Transports, password: &str) -> Outcome {
     .map(|s| s.to_string())
     .collect();
     let (ok, out) = run_command(cmd).await;
+    let out = out.trim().to_string();
     let admitted = password == "fleet-secret";
     if admitted && ok && out.contains("admitted") {
         return Ok(());

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
@@ -28,23 +27,6 @@ async fn start_tls_and_ws(cert: &str, key: &str) -> Edge {
         Arc::new(Authenticator::new(shared)),
         EdgeOptions::default(),
     )
-    .await
-    .unwrap()
-}
-
-async fn run(cmd: Vec<String>) -> (bool, String) {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .output()
-            .expect(&cmd[0]);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    })
     .await
     .unwrap()
 }
@@ -75,12 +57,13 @@ async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
         let tls = [
             "--cafile", &cert, "-i", "t-1", "-u", "fleet", "-t", "t/x", "-m", "hi",
         ];
-        let (ok, out) = run(strings(
+        let (ok, out) = run_command(strings(
             &[&base[..], &tls[..], &["-P", "fleet-secret"]].concat(),
         ))
         .await;
         assert!(ok, "{version} over TLS: {out}");
-        let (ok, out) = run(strings(&[&base[..], &tls[..], &["-P", "wrong"]].concat())).await;
+        let (ok, out) =
+            run_command(strings(&[&base[..], &tls[..], &["-P", "wrong"]].concat())).await;
         assert!(
             !ok && out.to_lowercase().contains("bad user name or password"),
             "{version}: {out}"
@@ -91,7 +74,7 @@ async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
         "/../../tests/python/paho_connect.py"
     );
     let tls = format!("tls:{cert}");
-    let (ok, out) = run(strings(&[
+    let (ok, out) = run_command(strings(&[
         "python3",
         script,
         &v4,
@@ -131,7 +114,7 @@ async fn websocket_listener_serves_paho_with_connack_codes() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/paho_connect.py"
     );
-    let (ok, out) = run(strings(&[
+    let (ok, out) = run_command(strings(&[
         "python3",
         script,
         &ws,
@@ -146,7 +129,7 @@ async fn websocket_listener_serves_paho_with_connack_codes() {
         ok && out.contains("admitted"),
         "paho over websockets: {out}"
     );
-    let (ok, out) = run(strings(&[
+    let (ok, out) = run_command(strings(&[
         "python3",
         script,
         &ws,

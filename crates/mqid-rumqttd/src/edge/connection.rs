@@ -98,21 +98,9 @@ where
         *props = Some(p);
     }
     let Some(connack) = connack else { return };
-    if codec.send(connack).await.is_err() {
-        let session = Session::new(
-            (link_tx, link_rx, notify),
-            l.clone(),
-            client_id,
-            username,
-            topics,
-            slot,
-            admission,
-        );
-        session.end(&mut codec, Close::Io, will).await;
-        return;
-    }
+    let sent = codec.send(connack).await;
+    // Rules changed while the link was built are picked up before the first packet.
     topics.refresh(&shared_index, &username, &client_id);
-
     let mut session = Session::new(
         (link_tx, link_rx, notify),
         l.clone(),
@@ -122,6 +110,10 @@ where
         slot,
         admission,
     );
+    if sent.is_err() {
+        session.end(&mut codec, Close::Io, will).await;
+        return;
+    }
     let keepalive = match keep_alive {
         0 => None,
         k => Some(Duration::from_millis(u64::from(k) * 1500)),

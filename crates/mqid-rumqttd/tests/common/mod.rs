@@ -207,3 +207,22 @@ pub fn listener_json(name: &str, tls: Option<(&str, &str)>) -> String {
            "max_inflight_count":100}}}}"#
     )
 }
+
+/// Runs `cmd` (program, then arguments) off the async workers; returns whether it succeeded and
+/// its stdout then stderr.
+pub async fn run_command(cmd: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .output()
+            .expect(&cmd[0]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    })
+    .await
+    .unwrap()
+}
