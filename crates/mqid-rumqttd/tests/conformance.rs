@@ -836,6 +836,32 @@ async fn run_transports(t: &Transports) -> Vec<(&'static str, Outcome)> {
     ]
 }
 
+/// `settings` on `addr`, deciding through rumqttd's bool hook with `auth`.
+fn stock_settings(
+    mut settings: rumqttd::ServerSettings,
+    addr: SocketAddr,
+    auth: &Arc<Authenticator>,
+) -> rumqttd::ServerSettings {
+    settings.listen = addr;
+    let a = auth.clone();
+    settings.set_auth_handler(move |c: String, u: String, p: String| {
+        std::future::ready(a.authenticate(&c, &u, &p))
+    });
+    settings
+}
+
+async fn wait_until_up(addrs: &[SocketAddr]) {
+    for &addr in addrs {
+        tokio::time::timeout(WAIT, async {
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("stock listener up");
+    }
+}
+
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -856,23 +882,11 @@ async fn stock_listener_and_mqid_edge_side_by_side() {
         v5: free_addr(),
     };
     for (addr, version) in [(stock.v4, Version::V4), (stock.v5, Version::V5)] {
-        let mut settings = config(1000).v4.unwrap().remove("1").unwrap();
-        settings.listen = addr;
-        let a = auth.clone();
-        settings.set_auth_handler(move |c: String, u: String, p: String| {
-            std::future::ready(a.authenticate(&c, &u, &p))
-        });
+        let settings = config(1000).v4.unwrap().remove("1").unwrap();
+        let settings = stock_settings(settings, addr, &auth);
         tokio::spawn(other.edge.engine().stock_listener(settings, version));
     }
-    for addr in [stock.v4, stock.v5] {
-        tokio::time::timeout(WAIT, async {
-            while tokio::net::TcpStream::connect(addr).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("stock listener up");
-    }
+    wait_until_up(&[stock.v4, stock.v5]).await;
     // TLS and websockets: the edge's own listeners of those kinds on its router, rumqttd's
     // stock ones on the other, with the same keys and certificate.
     let dir = tempfile::tempdir().unwrap();
@@ -898,15 +912,11 @@ async fn stock_listener_and_mqid_edge_side_by_side() {
         cert: cert.clone(),
     };
     for (key, addr) in [("1", stock_transports.tls), ("ws", stock_transports.ws)] {
-        let mut settings = match key {
+        let settings = match key {
             "1" => transport_config.v4.clone().unwrap().remove("1").unwrap(),
             _ => transport_config.ws.clone().unwrap().remove("1").unwrap(),
         };
-        settings.listen = addr;
-        let a = auth.clone();
-        settings.set_auth_handler(move |c: String, u: String, p: String| {
-            std::future::ready(a.authenticate(&c, &u, &p))
-        });
+        let settings = stock_settings(settings, addr, &auth);
         let engine = other.edge.engine();
         if key == "1" {
             tokio::spawn(engine.stock_listener(settings, Version::V4));
@@ -914,15 +924,7 @@ async fn stock_listener_and_mqid_edge_side_by_side() {
             tokio::spawn(engine.stock_websocket_listener(settings));
         }
     }
-    for addr in [stock_transports.tls, stock_transports.ws] {
-        tokio::time::timeout(WAIT, async {
-            while tokio::net::TcpStream::connect(addr).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("stock listener up");
-    }
+    wait_until_up(&[stock_transports.tls, stock_transports.ws]).await;
     let edge_transports = Transports {
         tls: edge_transports.addr("v4.1").unwrap(),
         ws: edge_transports.addr("ws.1").unwrap(),
