@@ -11,8 +11,13 @@
 //!   the router.
 //! * Admitted: the link is built off the async workers (`spawn_blocking`: rumqttd's
 //!   `LinkBuilder::build` blocks), the router's CONNACK is forwarded, and then each read from
-//!   the socket goes to the router as one event (`LinkTx::buffer` + one `send`), and each
-//!   batch of notifications goes to the socket as one write.
+//!   the socket goes to the router as one event (`LinkTx::buffer`, then
+//!   [`RouterNotify::notify`], which waits for room in the router's queue without blocking
+//!   the worker; rumqttd's own `LinkTx::send` would block it), and each batch of
+//!   notifications goes to the socket as one write.
+//! * After CONNECT, a protocol error closes the connection; MQTT 5 first gets DISCONNECT
+//!   `0x82` (second CONNECT, a packet only servers send), `0x81` (malformed) or `0x95` (over
+//!   `max_payload_size`). Packets for a 3.1.1 client lose any MQTT 5 properties.
 //! * Keepalive 0 is accepted (no timeout); otherwise the connection ends after 1.5 × keepalive
 //!   without a packet from the client.
 //! * Topic permissions are asked per PUBLISH, SUBSCRIBE filter and delivered message
@@ -22,8 +27,8 @@
 //!   session) and the will is handed to [`Wills`] (published after its delay unless a
 //!   takeover cancels it).
 //!
-//! Per packet: no allocation by the edge beyond rumqttd's own decoding, no lock a refresh can
-//! hold, no log line.
+//! Per packet: no allocation by the edge beyond rumqttd's own decoding (and flume's waiter when
+//! the router's queue is full), no lock a refresh can hold, no log line.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
