@@ -186,6 +186,71 @@ async fn garbage_a_packet_before_connect_and_a_second_connect_close_the_connecti
     );
 }
 
+/// After CONNECT, a protocol error ends the connection: MQTT 5 first sends DISCONNECT with the
+/// standard's reason code (0x82 Protocol Error; 0x81 Malformed Packet; 0x95 Packet too large),
+/// MQTT 3.1.1 (which has no DISCONNECT from the server) just closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_errors_after_connect_get_disconnect_with_a_reason_on_mqtt_5() {
+    let e = start(IDS, &[]).await;
+    let connect = |v5| RawConnect {
+        v5,
+        client_id: "rude",
+        login: Some(("fleet", "fleet-secret")),
+        keep_alive: 30,
+        clean: true,
+        will: None,
+    };
+    use mqid_rumqttd::edge::Close;
+    // What follows the CONNECT (`None`: the same CONNECT again).
+    let cases: [(&str, Option<Vec<u8>>, u8, Close); 4] = [
+        ("a second CONNECT", None, 0x82, Close::SecondConnect),
+        (
+            "a PINGRESP (only servers send it)",
+            Some(vec![0xD0, 0x00]),
+            0x82,
+            Close::UnexpectedPacket,
+        ),
+        (
+            "a reserved packet type",
+            Some(vec![0x00, 0x00]),
+            0x81,
+            Close::Malformed,
+        ),
+        (
+            // PUBLISH whose remaining length (30,000) is over max_payload_size (20,480)
+            "a packet over max_payload_size",
+            Some(vec![0x30, 0xB0, 0xEA, 0x01]),
+            0x95,
+            Close::Malformed,
+        ),
+    ];
+    for (what, after, reason, close) in cases {
+        for v5 in [true, false] {
+            let closes_before = e.edge.counts().closes(close);
+            let mut bytes = connect(v5).bytes();
+            bytes.extend(after.clone().unwrap_or_else(|| connect(v5).bytes()));
+            let addr = if v5 { e.v5 } else { e.v4 };
+            let (got, closed) = exchange(addr, &bytes, Duration::from_secs(5)).await;
+            assert!(closed, "{what} (v5={v5}) left the connection open: {got:?}");
+            assert!(
+                got.len() >= 4 && got[0] == 0x20,
+                "{what} (v5={v5}): no CONNACK: {got:?}"
+            );
+            // CONNACK (its length byte says where it ends), then what the edge said.
+            let rest = &got[2 + got[1] as usize..];
+            if v5 {
+                assert_eq!(rest, [0xE0, 0x01, reason], "{what}: DISCONNECT {reason:#x}");
+            } else {
+                assert!(rest.is_empty(), "{what}: 3.1.1 just closes: {rest:?}");
+            }
+            assert!(
+                e.edge.counts().closes(close) > closes_before,
+                "{what}: counted"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_connect_within_the_timeout_closes() {
     let e = start(IDS, &[]).await;
@@ -351,9 +416,8 @@ async fn sessions_of_a_removed_or_blacklisted_identity_are_disconnected() {
                 Ok(n) => got.extend_from_slice(&buf[..n]),
             }
         }
-        // MQTT 5 DISCONNECT: type 14, then the reason code
-        assert_eq!(got.first(), Some(&0xE0), "{got:?}");
-        assert_eq!(got.get(2), Some(&reason), "{got:?}");
+        // MQTT 5 DISCONNECT: type 14, remaining length 1, the reason code
+        assert_eq!(got, [0xE0, 0x01, reason]);
     }
     let mut buf = [0u8; 8];
     let r = tokio::time::timeout(Duration::from_millis(800), stays.read(&mut buf)).await;

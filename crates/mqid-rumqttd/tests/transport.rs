@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
@@ -13,55 +11,14 @@ use mqid_core::SharedIndex;
 use mqid_rumqttd::edge::{Edge, EdgeOptions};
 use mqid_rumqttd::Authenticator;
 
-/// A self-signed certificate for localhost and 127.0.0.1 (also the clients' CA file).
-fn make_cert(dir: &Path) -> (String, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        cert.to_string_lossy().into_owned(),
-        key.to_string_lossy().into_owned(),
-    )
-}
-
-fn listener(name: &str, tls: Option<(&str, &str)>) -> String {
-    let tls = tls
-        .map(|(c, k)| format!(r#","tls":{{"certpath":"{c}","keypath":"{k}"}}"#))
-        .unwrap_or_default();
-    format!(
-        r#"{{"name":"{name}","listen":"127.0.0.1:0","next_connection_delay_ms":0{tls},
-           "connections":{{"connection_timeout_ms":3000,"max_payload_size":20480,
-           "max_inflight_count":100}}}}"#
-    )
-}
-
 async fn start_tls_and_ws(cert: &str, key: &str) -> Edge {
     let json = format!(
         r#"{{"id":0,"router":{{"max_connections":100,"max_outgoing_packet_count":200,
            "max_segment_size":1048576,"max_segment_count":10}},
            "v4":{{"1":{}}},"v5":{{"1":{}}},"ws":{{"1":{}}}}}"#,
-        listener("tls-v4", Some((cert, key))),
-        listener("tls-v5", Some((cert, key))),
-        listener("ws", None),
+        listener_json("tls-v4", Some((cert, key))),
+        listener_json("tls-v5", Some((cert, key))),
+        listener_json("ws", None),
     );
     let config: rumqttd::Config = serde_json::from_str(&json).unwrap();
     let shared = Arc::new(SharedIndex::new(index(IDS, &[])));
@@ -70,23 +27,6 @@ async fn start_tls_and_ws(cert: &str, key: &str) -> Edge {
         Arc::new(Authenticator::new(shared)),
         EdgeOptions::default(),
     )
-    .await
-    .unwrap()
-}
-
-async fn run(cmd: Vec<String>) -> (bool, String) {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .output()
-            .expect(&cmd[0]);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    })
     .await
     .unwrap()
 }
@@ -124,12 +64,13 @@ async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
         let tls = [
             "--cafile", &cert, "-i", "t-1", "-u", "fleet", "-t", "t/x", "-m", "hi",
         ];
-        let (ok, out) = run(strings(
+        let (ok, out) = run_command(strings(
             &[&base[..], &tls[..], &["-P", "fleet-secret"]].concat(),
         ))
         .await;
         assert!(ok, "{version} over TLS: {out}");
-        let (ok, out) = run(strings(&[&base[..], &tls[..], &["-P", "wrong"]].concat())).await;
+        let (ok, out) =
+            run_command(strings(&[&base[..], &tls[..], &["-P", "wrong"]].concat())).await;
         assert!(
             !ok && out.to_lowercase().contains("bad user name or password"),
             "{version}: {out}"
@@ -137,7 +78,7 @@ async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
     }
     let (python, script) = paho_connect();
     let tls = format!("tls:{cert}");
-    let (ok, out) = run(strings(&[
+    let (ok, out) = run_command(strings(&[
         &python,
         &script,
         &v4,
@@ -168,7 +109,7 @@ async fn websocket_listener_serves_paho_with_connack_codes() {
     let (python, script) = paho_connect();
     // paho's websocket transport, MQTT 3.1.1, client id w-1, user "fleet"
     let paho = |password: &str| {
-        run(strings(&[
+        run_command(strings(&[
             &python,
             &script,
             &ws,
@@ -200,7 +141,7 @@ async fn a_bad_certificate_file_stops_start_up_naming_it() {
     let json = format!(
         r#"{{"id":0,"router":{{"max_connections":100,"max_outgoing_packet_count":200,
            "max_segment_size":1048576,"max_segment_count":10}},"v4":{{"1":{}}}}}"#,
-        listener("tls-v4", Some((&b, &b)))
+        listener_json("tls-v4", Some((&b, &b)))
     );
     let config: rumqttd::Config = serde_json::from_str(&json).unwrap();
     let shared = Arc::new(SharedIndex::new(index(IDS, &[])));

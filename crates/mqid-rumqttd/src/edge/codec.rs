@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::io;
 
 use bytes::BytesMut;
-use rumqttd::protocol::{self, Packet, Protocol};
+use rumqttd::protocol::{self, DisconnectReasonCode, Packet, Protocol};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Why no packet came.
@@ -34,6 +34,10 @@ impl std::fmt::Display for ReadError {
         match self {
             ReadError::Closed => f.write_str("closed by the client"),
             ReadError::Io(e) => write!(f, "I/O error: {}", e.kind()),
+            // rumqttd's count here is the packet's remaining length, not the excess.
+            ReadError::Malformed(protocol::Error::PayloadSizeLimitExceeded(len)) => {
+                write!(f, "packet too large: {len} bytes, over max_payload_size")
+            }
             // rumqttd's protocol errors name a kind and at most a number, never packet content.
             ReadError::Malformed(e) => write!(f, "malformed packet: {e}"),
         }
@@ -123,6 +127,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin, P: Protocol> Codec<S, P> {
         let topic_len = usize::from(u16::from_be_bytes([b[i], b[i + 1]]));
         i += 2 + topic_len;
         Ok((qos, u16::from_be_bytes([b[i], b[i + 1]])))
+    }
+
+    /// Queues an MQTT 5 DISCONNECT with `reason` and no properties: type 14, remaining length
+    /// 1, the code. (rumqttd 0.20's encoder adds a property length byte that its remaining
+    /// length does not count, which a client reads as the start of another packet.)
+    pub(crate) fn queue_disconnect(&mut self, reason: DisconnectReasonCode) {
+        self.write
+            .extend_from_slice(&[0xE0, 0x01, super::codes::disconnect_code(reason)]);
     }
 
     /// Writes everything queued with one `write_all`.

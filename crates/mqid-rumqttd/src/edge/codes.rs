@@ -18,7 +18,7 @@
 //! | will not permitted   | 5 not authorised               | 0x87 not authorised                |
 
 use mqid_core::Refusal;
-use rumqttd::protocol::ConnectReturnCode;
+use rumqttd::protocol::{ConnectReturnCode, DisconnectReasonCode};
 
 /// The protocol version of a listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +116,42 @@ pub fn connack_code(version: Version, refusal: ConnectRefusal) -> ConnectReturnC
     }
 }
 
+/// The MQTT 5 DISCONNECT reason code (table 3.14.2.1) of `reason`.
+pub(crate) fn disconnect_code(reason: DisconnectReasonCode) -> u8 {
+    use DisconnectReasonCode as R;
+    match reason {
+        R::NormalDisconnection => 0x00,
+        R::DisconnectWithWillMessage => 0x04,
+        R::UnspecifiedError => 0x80,
+        R::MalformedPacket => 0x81,
+        R::ProtocolError => 0x82,
+        R::ImplementationSpecificError => 0x83,
+        R::NotAuthorized => 0x87,
+        R::ServerBusy => 0x89,
+        R::ServerShuttingDown => 0x8B,
+        R::KeepAliveTimeout => 0x8D,
+        R::SessionTakenOver => 0x8E,
+        R::TopicFilterInvalid => 0x8F,
+        R::TopicNameInvalid => 0x90,
+        R::ReceiveMaximumExceeded => 0x93,
+        R::TopicAliasInvalid => 0x94,
+        R::PacketTooLarge => 0x95,
+        R::MessageRateTooHigh => 0x96,
+        R::QuotaExceeded => 0x97,
+        R::AdministrativeAction => 0x98,
+        R::PayloadFormatInvalid => 0x99,
+        R::RetainNotSupported => 0x9A,
+        R::QoSNotSupported => 0x9B,
+        R::UseAnotherServer => 0x9C,
+        R::ServerMoved => 0x9D,
+        R::SharedSubscriptionNotSupported => 0x9E,
+        R::ConnectionRateExceeded => 0x9F,
+        R::MaximumConnectTime => 0xA0,
+        R::SubscriptionIdentifiersNotSupported => 0xA1,
+        R::WildcardSubscriptionsNotSupported => 0xA2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +196,31 @@ mod tests {
             assert_eq!(ConnectRefusal::ALL[i], r);
             assert_eq!(encoded(Version::V4, r), v4, "3.1.1 {r:?}");
             assert_eq!(encoded(Version::V5, r), v5, "5 {r:?}");
+        }
+    }
+
+    /// Every code, read back by rumqttd's own MQTT 5 decoder, is the reason it was made from;
+    /// the ones the edge sends are the standard's numbers (MQTT 5.0 table 3.14.2.1).
+    #[test]
+    fn disconnect_codes_are_the_standard_ones() {
+        for byte in 0..=255u8 {
+            let mut b = BytesMut::from(&[0xE0, 0x01, byte][..]);
+            let Ok(Packet::Disconnect(d, _)) = V5.read_mut(&mut b, 16) else {
+                continue;
+            };
+            assert_eq!(disconnect_code(d.reason_code), byte, "{:?}", d.reason_code);
+        }
+        use DisconnectReasonCode as R;
+        for (r, code) in [
+            (R::MalformedPacket, 0x81),
+            (R::ProtocolError, 0x82),
+            (R::NotAuthorized, 0x87),
+            (R::KeepAliveTimeout, 0x8D),
+            (R::SessionTakenOver, 0x8E),
+            (R::PacketTooLarge, 0x95),
+            (R::AdministrativeAction, 0x98),
+        ] {
+            assert_eq!(disconnect_code(r), code, "{r:?}");
         }
     }
 }

@@ -11,8 +11,13 @@
 //!   the router.
 //! * Admitted: the link is built off the async workers (`spawn_blocking`: rumqttd's
 //!   `LinkBuilder::build` blocks), the router's CONNACK is forwarded, and then each read from
-//!   the socket goes to the router as one event (`LinkTx::buffer` + one `send`), and each
-//!   batch of notifications goes to the socket as one write.
+//!   the socket goes to the router as one event (`LinkTx::buffer`, then
+//!   [`RouterNotify::notify`], which waits for room in the router's queue without blocking
+//!   the worker; rumqttd's own `LinkTx::send` would block it), and each batch of
+//!   notifications goes to the socket as one write.
+//! * After CONNECT, a protocol error closes the connection; MQTT 5 first gets DISCONNECT
+//!   `0x82` (second CONNECT, a packet only servers send), `0x81` (malformed) or `0x95` (over
+//!   `max_payload_size`). Packets for a 3.1.1 client lose any MQTT 5 properties.
 //! * Keepalive 0 is accepted (no timeout); otherwise the connection ends after 1.5 × keepalive
 //!   without a packet from the client.
 //! * Topic permissions are asked per PUBLISH, SUBSCRIBE filter and delivered message
@@ -22,8 +27,8 @@
 //!   session) and the will is handed to [`Wills`] (published after its delay unless a
 //!   takeover cancels it).
 //!
-//! Per packet: no allocation by the edge beyond rumqttd's own decoding, no lock a refresh can
-//! hold, no log line.
+//! Per packet: no allocation by the edge beyond rumqttd's own decoding (and flume's waiter when
+//! the router's queue is full), no lock a refresh can hold, no log line.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -42,7 +47,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use super::acks::InOrder;
 use super::codec::{Codec, ReadError};
 use super::codes::{connack_code, ConnectRefusal, Version};
-use super::engine::LinkSpec;
+use super::engine::{LinkSpec, RouterNotify};
 use super::listener::ListenerContext;
 use super::sessions::SessionHandle;
 use super::stats::{Close, Denied};
@@ -69,25 +74,95 @@ where
         return l.closed_early(Close::NotConnect, peer, None);
     };
     let (username, password) = login.map(|l| (l.username, l.password)).unwrap_or_default();
-    let edge = &l.edge;
-
-    // The decision: stale gate, limiter, index (counted and logged by the authenticator).
-    let admission = match edge
-        .auth
-        .decide(&connect.client_id, &username, &password, Some(peer))
+    let keep_alive = connect.keep_alive;
+    let admitted = match admit(
+        &l, &username, password, connect, props, will, will_props, peer,
+    )
+    .await
     {
         Ok(a) => a,
-        Err(r) => {
-            return refuse(
-                &mut codec,
-                &l,
-                ConnectRefusal::Auth(r),
-                &username,
-                &connect.client_id,
-                peer,
-            )
-            .await
+        Err(Refused(refusal, client_id)) => {
+            return refuse(&mut codec, &l, refusal, &username, &client_id, peer).await
         }
+    };
+    let Admitted {
+        admission,
+        client_id,
+        assigned,
+        mut topics,
+        will,
+        slot,
+        link: (link_tx, link_rx, connack, notify),
+    } = admitted;
+    let shared_index = l.edge.auth.index().clone();
+
+    let mut connack: Option<Packet> = connack.into();
+    if let (Some(Packet::ConnAck(_, props)), Version::V5) = (&mut connack, l.version) {
+        let mut p = props.take().unwrap_or_default();
+        p.assigned_client_identifier = assigned;
+        *props = Some(p);
+    }
+    let Some(connack) = connack else { return };
+    let sent = codec.send(connack).await;
+    // Rules changed while the link was built are picked up before the first packet.
+    topics.refresh(&shared_index, &username, &client_id);
+    let mut session = Session::new(
+        (link_tx, link_rx, notify),
+        l.clone(),
+        client_id,
+        username,
+        topics,
+        slot,
+        admission,
+    );
+    if sent.is_err() {
+        session.end(&mut codec, Close::Io, will).await;
+        return;
+    }
+    let keepalive = match keep_alive {
+        0 => None,
+        k => Some(Duration::from_millis(u64::from(k) * 1500)),
+    };
+    let close = session.run(&mut codec, keepalive).await;
+    session.end(&mut codec, close, will).await;
+}
+
+/// A CONNECT that passed every check, with its link to the router.
+struct Admitted {
+    admission: crate::Admission,
+    client_id: String,
+    /// The client id the edge assigned (an empty one with clean session), for the CONNACK.
+    assigned: Option<String>,
+    topics: Topics,
+    will: Option<Will>,
+    slot: super::Slot,
+    link: super::engine::Link,
+}
+
+/// A refused CONNECT: why, and the client id for the log line.
+struct Refused(ConnectRefusal, String);
+
+/// The decision (stale gate, limiter, index: counted and logged by the authenticator), then the
+/// edge's own checks (client id, will topic, `max_connections`), then the link, built off the
+/// async workers (`LinkBuilder::build` blocks).
+#[allow(clippy::too_many_arguments)]
+async fn admit(
+    l: &ListenerContext,
+    username: &str,
+    password: String,
+    connect: rumqttd::protocol::Connect,
+    props: Option<rumqttd::protocol::ConnectProperties>,
+    will: Option<rumqttd::protocol::LastWill>,
+    will_props: Option<rumqttd::protocol::LastWillProperties>,
+    peer: SocketAddr,
+) -> Result<Admitted, Refused> {
+    let edge = &l.edge;
+    let admission = match edge
+        .auth
+        .decide(&connect.client_id, username, &password, Some(peer))
+    {
+        Ok(a) => a,
+        Err(r) => return Err(Refused(ConnectRefusal::Auth(r), connect.client_id)),
     };
     drop(password);
 
@@ -101,21 +176,12 @@ where
         || client_id == WILL_CLIENT_ID
         || "+$#/".chars().any(|c| client_id.contains(c))
     {
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::BadClientId,
-            &username,
-            &client_id,
-            peer,
-        )
-        .await;
+        return Err(Refused(ConnectRefusal::BadClientId, client_id));
     }
 
-    let shared_index = edge.auth.index().clone();
-    let mut topics = Topics::resolve(
-        &shared_index.load(),
-        &username,
+    let topics = Topics::resolve(
+        &edge.auth.index().load(),
+        username,
         &client_id,
         edge.options.no_match,
     );
@@ -127,29 +193,13 @@ where
     if let Some(w) = &will {
         if topics.may_publish(w.topic()).is_err() {
             edge.counts.denied(Denied::Will);
-            return refuse(
-                &mut codec,
-                &l,
-                ConnectRefusal::WillDenied,
-                &username,
-                &client_id,
-                peer,
-            )
-            .await;
+            return Err(Refused(ConnectRefusal::WillDenied, client_id));
         }
     }
 
     // A place among max_connections, held until the connection ends.
     let Some(slot) = edge.take_slot() else {
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::ServerFull,
-            &username,
-            &client_id,
-            peer,
-        )
-        .await;
+        return Err(Refused(ConnectRefusal::ServerFull, client_id));
     };
     edge.wills.connected(&client_id);
 
@@ -172,68 +222,21 @@ where
     })
     .await;
     let Ok((client_id, link)) = built else {
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::ServerFull,
-            &username,
-            "",
-            peer,
-        )
-        .await;
+        return Err(Refused(ConnectRefusal::ServerFull, String::new()));
     };
-    let Ok((link_tx, link_rx, connack)) = link else {
-        // The router refused the link (its own max_connections, or a client id it rejects).
-        return refuse(
-            &mut codec,
-            &l,
-            ConnectRefusal::ServerFull,
-            &username,
-            &client_id,
-            peer,
-        )
-        .await;
+    let Ok(link) = link else {
+        // Refused by the router: its own max_connections, or a client id it rejects.
+        return Err(Refused(ConnectRefusal::ServerFull, client_id));
     };
-
-    let mut connack: Option<Packet> = connack.into();
-    if let (Some(Packet::ConnAck(_, props)), Version::V5) = (&mut connack, l.version) {
-        let mut p = props.take().unwrap_or_default();
-        p.assigned_client_identifier = assigned;
-        *props = Some(p);
-    }
-    let Some(connack) = connack else { return };
-    if codec.send(connack).await.is_err() {
-        let session = Session::new(
-            link_tx,
-            link_rx,
-            l.clone(),
-            client_id,
-            username,
-            topics,
-            slot,
-            admission,
-        );
-        session.end(&mut codec, Close::Io, will).await;
-        return;
-    }
-    topics.refresh(&shared_index, &username, &client_id);
-
-    let mut session = Session::new(
-        link_tx,
-        link_rx,
-        l.clone(),
-        client_id,
-        username,
-        topics,
-        slot,
+    Ok(Admitted {
         admission,
-    );
-    let keepalive = match connect.keep_alive {
-        0 => None,
-        k => Some(Duration::from_millis(u64::from(k) * 1500)),
-    };
-    let close = session.run(&mut codec, keepalive).await;
-    session.end(&mut codec, close, will).await;
+        client_id,
+        assigned,
+        topics,
+        will,
+        slot,
+        link,
+    })
 }
 
 /// Why a read ended the connection.
@@ -276,8 +279,10 @@ async fn refuse<S, P>(
 
 /// An admitted connection.
 struct Session {
+    /// Packets for the router go into its buffer; `notify` tells the router (never blocking).
     link_tx: LinkTx,
     link_rx: LinkRx,
+    notify: RouterNotify,
     l: Arc<ListenerContext>,
     client_id: String,
     username: String,
@@ -305,8 +310,7 @@ struct Session {
 impl Session {
     #[allow(clippy::too_many_arguments)]
     fn new(
-        link_tx: LinkTx,
-        link_rx: LinkRx,
+        (link_tx, link_rx, notify): (LinkTx, LinkRx, RouterNotify),
         l: Arc<ListenerContext>,
         client_id: String,
         username: String,
@@ -321,6 +325,7 @@ impl Session {
         Session {
             link_tx,
             link_rx,
+            notify,
             l,
             client_id,
             username,
@@ -349,14 +354,14 @@ impl Session {
                 r = codec.read() => {
                     let packet = match r {
                         Ok(p) => p,
-                        Err(e) => return self.read_error(e),
+                        Err(e) => return self.read_error(codec, e),
                     };
                     if let Some(k) = keepalive {
                         deadline = Instant::now() + k;
                     }
                     self.incoming.push_back(packet);
                     if let Err(e) = codec.read_buffered(&mut self.incoming, self.l.max_inflight_count.max(1)) {
-                        return self.read_error(e);
+                        return self.read_error(codec, e);
                     }
                     if let Some(close) = self.handle_incoming(codec).await {
                         return close;
@@ -375,7 +380,8 @@ impl Session {
                         Err(_) => {
                             // The router dropped the link: a takeover by a new connection.
                             if self.l.version == Version::V5 {
-                                let _ = codec.send(disconnect(DisconnectReasonCode::SessionTakenOver)).await;
+                                codec.queue_disconnect(DisconnectReasonCode::SessionTakenOver);
+                                let _ = codec.flush().await;
                             }
                             return Close::TakenOver;
                         }
@@ -383,13 +389,15 @@ impl Session {
                 }
                 _ = sleep_until(deadline) => {
                     if self.l.version == Version::V5 {
-                        let _ = timeout(Duration::from_secs(1), codec.send(disconnect(DisconnectReasonCode::KeepAliveTimeout))).await;
+                        codec.queue_disconnect(DisconnectReasonCode::KeepAliveTimeout);
+                        let _ = timeout(Duration::from_secs(1), codec.flush()).await;
                     }
                     return Close::KeepAlive;
                 }
                 reason = self.handle.revoked() => {
                     if self.l.version == Version::V5 {
-                        let _ = timeout(Duration::from_secs(1), codec.send(disconnect(reason))).await;
+                        codec.queue_disconnect(reason);
+                        let _ = timeout(Duration::from_secs(1), codec.flush()).await;
                     }
                     return Close::Revoked;
                 }
@@ -397,13 +405,38 @@ impl Session {
         }
     }
 
-    fn read_error(&self, e: ReadError) -> Close {
+    /// A read that ends the connection. A malformed packet (MQTT 5: DISCONNECT `0x81`, or
+    /// `0x95` for one over `max_payload_size`, flushed when the connection closes) is logged.
+    fn read_error<S, P>(&self, codec: &mut Codec<S, P>, e: ReadError) -> Close
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        P: Protocol,
+    {
         let close = close_of(&e);
-        if close == Close::Malformed {
+        if let ReadError::Malformed(error) = &e {
+            let reason = match error {
+                rumqttd::protocol::Error::PayloadSizeLimitExceeded(_) => {
+                    DisconnectReasonCode::PacketTooLarge
+                }
+                _ => DisconnectReasonCode::MalformedPacket,
+            };
+            self.protocol_error(codec, reason);
             self.l
                 .log_close(close, None, Some(&self.client_id), Some(&e));
         }
         close
+    }
+
+    /// MQTT 5: queues a DISCONNECT with `reason` before the connection closes (3.1.1 has no
+    /// DISCONNECT from the server: the connection just closes).
+    fn protocol_error<S, P>(&self, codec: &mut Codec<S, P>, reason: DisconnectReasonCode)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        P: Protocol,
+    {
+        if self.l.version == Version::V5 {
+            codec.queue_disconnect(reason);
+        }
     }
 
     /// Checks and forwards the packets of one read. `Some` ends the connection.
@@ -418,6 +451,7 @@ impl Session {
         while let Some(packet) = self.incoming.pop_front() {
             match packet {
                 Packet::Connect(..) => {
+                    self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
                     end = Some(Close::SecondConnect);
                     break;
                 }
@@ -425,6 +459,7 @@ impl Session {
                 | Packet::SubAck(..)
                 | Packet::UnsubAck(..)
                 | Packet::PingResp(..) => {
+                    self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
                     end = Some(Close::UnexpectedPacket);
                     break;
                 }
@@ -450,7 +485,7 @@ impl Session {
                     self.l.edge.counts.denied(Denied::Publish);
                     if self.l.edge.options.deny_action == DenyAction::Disconnect {
                         if self.l.version == Version::V5 {
-                            let _ = codec.queue(disconnect(DisconnectReasonCode::NotAuthorized));
+                            codec.queue_disconnect(DisconnectReasonCode::NotAuthorized);
                         }
                         end = Some(Close::PermissionDenied);
                         break;
@@ -572,11 +607,8 @@ impl Session {
             }
         }
         self.incoming.clear();
-        if let Some(last) = self.forward.pop_back() {
-            self.link_tx.buffer().extend(self.forward.drain(..));
-            if self.link_tx.send(last).await.is_err() {
-                return Some(Close::TakenOver);
-            }
+        if !self.feed_router().await {
+            return Some(Close::TakenOver);
         }
         if let Some(close) = end {
             if matches!(close, Close::SecondConnect | Close::UnexpectedPacket) {
@@ -628,13 +660,9 @@ impl Session {
                 Err(_) => break,
             };
         }
-        if !self.forward.is_empty() {
-            // Acks for refused deliveries.
-            let last = self.forward.pop_back().expect("not empty");
-            self.link_tx.buffer().extend(self.forward.drain(..));
-            if self.link_tx.send(last).await.is_err() {
-                end = Some(Close::TakenOver);
-            }
+        // Acks for refused deliveries.
+        if !self.feed_router().await {
+            end = Some(Close::TakenOver);
         }
         if codec.flush().await.is_err() {
             return Some(end.unwrap_or(Close::Io));
@@ -655,6 +683,10 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin,
         P: Protocol,
     {
+        let packet = match self.l.version {
+            Version::V4 => without_properties(packet),
+            Version::V5 => packet,
+        };
         match packet {
             Packet::Publish(publish, props) => {
                 if self.topics.may_deliver(&publish.topic).is_ok() {
@@ -728,7 +760,12 @@ impl Session {
             }
             Packet::Disconnect(d, props) => {
                 if self.l.version == Version::V5 {
-                    let _ = codec.queue(Packet::Disconnect(d, props));
+                    match props {
+                        None => codec.queue_disconnect(d.reason_code),
+                        props => {
+                            let _ = codec.queue(Packet::Disconnect(d, props));
+                        }
+                    }
                 }
                 Some(Close::TakenOver)
             }
@@ -737,6 +774,16 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// Hands the packets in `forward` to the router as one event (none when it is empty).
+    /// `false`: the router dropped the link.
+    async fn feed_router(&mut self) -> bool {
+        if self.forward.is_empty() {
+            return true;
+        }
+        self.link_tx.buffer().extend(self.forward.drain(..));
+        self.notify.notify().await.is_ok()
     }
 
     /// Ends the session: tells the router (unless it ended it), hands the will over.
@@ -750,10 +797,9 @@ impl Session {
         if abnormal {
             // The router saves a persistent session and forgets the link. (The router holds no
             // will for it: the edge keeps wills.)
-            let _ = self
-                .link_tx
-                .send(disconnect(DisconnectReasonCode::NormalDisconnection))
-                .await;
+            self.forward
+                .push_back(disconnect(DisconnectReasonCode::NormalDisconnection));
+            let _ = self.feed_router().await;
         }
         let _ = timeout(Duration::from_secs(1), codec.close()).await;
         let publish_will = matches!(
@@ -773,6 +819,24 @@ impl Session {
                 .closed(std::mem::take(&mut self.client_id), will);
         }
         tracing::debug!(client_id = ?clip(&self.client_id), reason = close.as_str(), "connection closed");
+    }
+}
+
+/// `packet` without MQTT 5 properties, for a 3.1.1 client: a message an MQTT 5 client published
+/// with properties (or a will with will properties) reaches 3.1.1 subscribers without them.
+/// (rumqttd 0.20's 3.1.1 encoder panics on a packet that carries properties.)
+fn without_properties(packet: Packet) -> Packet {
+    match packet {
+        Packet::Publish(p, Some(_)) => Packet::Publish(p, None),
+        Packet::PubAck(p, Some(_)) => Packet::PubAck(p, None),
+        Packet::PubRec(p, Some(_)) => Packet::PubRec(p, None),
+        Packet::PubRel(p, Some(_)) => Packet::PubRel(p, None),
+        Packet::PubComp(p, Some(_)) => Packet::PubComp(p, None),
+        Packet::SubAck(p, Some(_)) => Packet::SubAck(p, None),
+        Packet::UnsubAck(p, Some(_)) => Packet::UnsubAck(p, None),
+        Packet::ConnAck(p, Some(_)) => Packet::ConnAck(p, None),
+        Packet::Disconnect(p, Some(_)) => Packet::Disconnect(p, None),
+        other => other,
     }
 }
 

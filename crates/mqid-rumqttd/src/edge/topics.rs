@@ -8,7 +8,7 @@
 //! * [`Topics::refresh`] costs one index load and one integer compare when nothing changed.
 //! * No allocation, no lock, no logging per question.
 
-use mqid_core::{Index, NoMatch, SessionRules, SharedIndex, TopicReason};
+use mqid_core::{Index, NoMatch, SessionRules, SharedIndex, TopicDecision, TopicReason};
 
 /// What a refused PUBLISH gets (`[auth.permissions] deny_action`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,44 +68,40 @@ impl Topics {
 
     /// May the session publish to `topic`? `Err` carries why not.
     pub(crate) fn may_publish(&self, topic: &[u8]) -> Result<(), TopicReason> {
-        let Some(rules) = &self.rules else {
-            return Ok(());
-        };
-        let Ok(topic) = std::str::from_utf8(topic) else {
-            return Err(TopicReason::InvalidTopic);
-        };
-        let d = rules.may_publish(topic);
-        if d.allowed {
-            Ok(())
-        } else {
-            Err(d.reason)
-        }
+        self.on_topic(topic, SessionRules::may_publish)
     }
 
     pub(crate) fn may_subscribe(&self, filter: &str) -> Result<(), TopicReason> {
-        let Some(rules) = &self.rules else {
-            return Ok(());
-        };
-        let d = rules.may_subscribe(filter);
-        if d.allowed {
-            Ok(())
-        } else {
-            Err(d.reason)
+        match &self.rules {
+            None => Ok(()),
+            Some(rules) => verdict(rules.may_subscribe(filter)),
         }
     }
 
     pub(crate) fn may_deliver(&self, topic: &[u8]) -> Result<(), TopicReason> {
+        self.on_topic(topic, SessionRules::may_deliver)
+    }
+
+    /// `ask` about a topic name from the wire (a name that is not UTF-8 is refused).
+    fn on_topic(
+        &self,
+        topic: &[u8],
+        ask: for<'r> fn(&'r SessionRules, &str) -> TopicDecision<'r>,
+    ) -> Result<(), TopicReason> {
         let Some(rules) = &self.rules else {
             return Ok(());
         };
         let Ok(topic) = std::str::from_utf8(topic) else {
             return Err(TopicReason::InvalidTopic);
         };
-        let d = rules.may_deliver(topic);
-        if d.allowed {
-            Ok(())
-        } else {
-            Err(d.reason)
-        }
+        verdict(ask(rules, topic))
+    }
+}
+
+fn verdict(d: TopicDecision<'_>) -> Result<(), TopicReason> {
+    if d.allowed {
+        Ok(())
+    } else {
+        Err(d.reason)
     }
 }

@@ -108,7 +108,7 @@ impl Wills {
     /// Builds the will link (blocking: call from a blocking context) and spawns its task on the
     /// current runtime.
     pub(crate) fn start(engine: &Engine) -> Result<Arc<Wills>, LinkRefused> {
-        let (mut link_tx, mut link_rx, _connack) = engine.link(LinkSpec {
+        let (link_tx, mut link_rx, _connack, mut notify) = engine.link(LinkSpec {
             client_id: WILL_CLIENT_ID,
             clean_session: true,
             dynamic_filters: false,
@@ -123,7 +123,8 @@ impl Wills {
                         let Some(will) = will else { break };
                         pkid = pkid.checked_add(1).unwrap_or(1);
                         let publish = will.publish(pkid);
-                        if link_tx.send(Packet::Publish(publish, will.properties)).await.is_err() {
+                        link_tx.buffer().push_back(Packet::Publish(publish, will.properties));
+                        if notify.notify().await.is_err() {
                             break;
                         }
                     }
@@ -131,7 +132,8 @@ impl Wills {
                         Ok(Some(n)) => {
                             if let Some(Packet::PubRec(rec, _)) = Option::<Packet>::from(n) {
                                 let rel = PubRel { pkid: rec.pkid, reason: PubRelReason::Success };
-                                if link_tx.send(Packet::PubRel(rel, None)).await.is_err() {
+                                link_tx.buffer().push_back(Packet::PubRel(rel, None));
+                                if notify.notify().await.is_err() {
                                     break;
                                 }
                             }

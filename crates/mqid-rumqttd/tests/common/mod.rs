@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,4 +84,65 @@ pub async fn exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> (Vec<u8
     tokio::task::spawn_blocking(move || mqid_test_support::mqtt::exchange(addr, &bytes, wait))
         .await
         .unwrap()
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1 (also the clients' CA file).
+pub fn make_cert(dir: &Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    )
+}
+
+/// One listener of rumqttd's config as JSON (port 0), with `tls` (cert, key) if given.
+pub fn listener_json(name: &str, tls: Option<(&str, &str)>) -> String {
+    let tls = tls
+        .map(|(c, k)| format!(r#","tls":{{"certpath":"{c}","keypath":"{k}"}}"#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"name":"{name}","listen":"127.0.0.1:0","next_connection_delay_ms":0{tls},
+           "connections":{{"connection_timeout_ms":3000,"max_payload_size":20480,
+           "max_inflight_count":100}}}}"#
+    )
+}
+
+/// Runs `cmd` (program, then arguments) off the async workers; returns whether it succeeded and
+/// its stdout then stderr.
+pub async fn run_command(cmd: Vec<String>) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .output()
+            .expect(&cmd[0]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    })
+    .await
+    .unwrap()
 }
