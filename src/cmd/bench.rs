@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use mqid_bench::{auth, connect, http, logging, permissions, refresh, scale};
+use mqid_bench::{auth, connect, edge, http, logging, permissions, procs, refresh, scale};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -107,6 +107,9 @@ pub enum BenchCommand {
         /// Every Nth CONNECT has invalid credentials (0: all valid).
         #[arg(long, default_value_t = 4)]
         invalid_every: usize,
+        /// Every listener serves TLS (an ECDSA certificate made in the run with openssl).
+        #[arg(long)]
+        tls: bool,
     },
     /// mqid's HTTP decisions (EMQX authn/authz, rmqtt auth) under load on loopback: throughput
     /// and p99 beside a trivial HTTP handler measured in the same run.
@@ -140,6 +143,66 @@ pub enum BenchCommand {
         #[arg(long)]
         rounds: Option<usize>,
     },
+    /// PUBLISH through mqid's edge (`mqid serve`, 100 topic rules on the identity) against
+    /// rumqttd's stock listener without auth, each broker its own process: messages/s at QoS 0
+    /// and 1, broker CPU per message, end-to-end latency p50/p99.
+    Publish {
+        /// One round of 1 s runs and 300 latency messages.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Rounds (each runs both brokers at both QoS).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Topic rules on the identity (the published topic matches the last).
+        #[arg(long)]
+        rules: Option<usize>,
+        /// Measured seconds per throughput run.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Resident memory per idle connection: N connections on mqid's edge (`mqid serve`) against
+    /// rumqttd's stock listener, each broker its own process.
+    Idle {
+        /// 2,000 connections, one round.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Idle connections per broker (default 10,000).
+        #[arg(long)]
+        connections: Option<usize>,
+        #[arg(long)]
+        rounds: Option<usize>,
+    },
+    /// The time N connected devices take to be connected again after the broker is killed and
+    /// restarted: mqid's edge (`mqid serve`) against rumqttd's stock listener.
+    Reconnect {
+        /// 2,000 devices.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Devices (default 50,000).
+        #[arg(long)]
+        devices: Option<usize>,
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// A device's longest random wait before its first reconnect attempt, seconds.
+        #[arg(long)]
+        spread: Option<f64>,
+    },
+    /// rumqttd's stock listener without authentication, from a rumqttd configuration file: the
+    /// baseline broker process of `publish`, `idle` and `reconnect`. Runs until killed.
+    #[command(hide = true)]
+    StockBroker {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
 }
 
 fn progress(msg: &str) {
@@ -155,8 +218,13 @@ fn print<T: serde::Serialize + std::fmt::Display>(report: &T, json: bool) -> Res
     Ok(())
 }
 
+/// This executable, which the benches start as `mqid serve` and `mqid bench stock-broker`.
+fn mqid_exe() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context("cannot find the mqid executable")
+}
+
 pub fn run(what: BenchCommand) -> Result<ExitCode> {
-    if cfg!(debug_assertions) {
+    if cfg!(debug_assertions) && !matches!(what, BenchCommand::StockBroker { .. }) {
         progress("warning: this is a debug build; build with --release for meaningful figures");
     }
     match what {
@@ -211,8 +279,8 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
                 opts.identities = n.max(1);
             }
             opts.page_size = page_size.clamp(1, 100);
-            let exe = std::env::current_exe().context("cannot find the mqid executable")?;
-            let report = refresh::run(&opts, &exe, &mut progress).map_err(|e| anyhow!(e))?;
+            let report =
+                refresh::run(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
         BenchCommand::Permissions {
@@ -256,6 +324,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             listeners,
             rounds,
             invalid_every,
+            tls,
         } => {
             if std::env::var_os("RUST_LOG").is_none() {
                 progress(
@@ -276,6 +345,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             opts.concurrency = concurrency.max(1);
             opts.listeners = listeners.into_iter().map(|l| l.max(1)).collect();
             opts.invalid_every = invalid_every;
+            opts.tls = tls;
             let report = connect::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
@@ -316,9 +386,82 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             if let Some(r) = rounds {
                 opts.rounds = r.max(1);
             }
-            let exe = std::env::current_exe().context("cannot find the mqid executable")?;
-            let report = logging::run(&opts, &exe, &mut progress).map_err(|e| anyhow!(e))?;
+            let report =
+                logging::run(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
+        }
+        BenchCommand::Publish {
+            quick,
+            json,
+            rounds,
+            rules,
+            seconds,
+        } => {
+            let mut opts = if quick {
+                edge::PublishOpts::quick()
+            } else {
+                edge::PublishOpts::standard()
+            };
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            if let Some(n) = rules {
+                opts.rules = n.max(1);
+            }
+            if let Some(s) = seconds {
+                opts.measure = Duration::from_secs_f64(s.max(0.1));
+            }
+            let report =
+                edge::publish(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Idle {
+            quick,
+            json,
+            connections,
+            rounds,
+        } => {
+            let mut opts = if quick {
+                edge::IdleOpts::quick()
+            } else {
+                edge::IdleOpts::standard()
+            };
+            if let Some(n) = connections {
+                opts.connections = n.max(1);
+            }
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            let report = edge::idle(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Reconnect {
+            quick,
+            json,
+            devices,
+            rounds,
+            spread,
+        } => {
+            let mut opts = if quick {
+                edge::ReconnectOpts::quick()
+            } else {
+                edge::ReconnectOpts::standard()
+            };
+            if let Some(n) = devices {
+                opts.devices = n.max(1);
+            }
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            if let Some(s) = spread {
+                opts.spread = Duration::from_secs_f64(s.max(0.0));
+            }
+            let report =
+                edge::reconnect(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::StockBroker { config } => {
+            procs::stock_broker(&config).map_err(|e| anyhow!(e))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -126,6 +126,14 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Baseline (b): HMAC-SHA1 of `client_id` from the pre-keyed state.
+    #[inline]
+    fn hmac_prekeyed(&self, client_id: &str) {
+        let mut mac = self.prekeyed.clone();
+        mac.update(black_box(client_id).as_bytes());
+        black_box(mac.finalize().into_bytes());
+    }
+
     /// Builds an index of `identities` synthetic identities and `probes` probes per case.
     pub fn new(identities: usize, probes: usize) -> Self {
         let probes = probes.next_power_of_two();
@@ -242,9 +250,7 @@ impl Setup {
                 let p = &self.hmac_probes;
                 for k in start..end {
                     let c = p.get(k);
-                    let mut mac = self.prekeyed.clone();
-                    mac.update(black_box(c.client_id).as_bytes());
-                    black_box(mac.finalize().into_bytes());
+                    self.hmac_prekeyed(c.client_id);
                 }
             }
             Which::StaticMapHmac => {
@@ -256,9 +262,7 @@ impl Setup {
                         black_box(c.username),
                         black_box(c.password),
                     ));
-                    let mut mac = self.prekeyed.clone();
-                    mac.update(black_box(c.client_id).as_bytes());
-                    black_box(mac.finalize().into_bytes());
+                    self.hmac_prekeyed(c.client_id);
                 }
             }
             Which::HmacFromScratch => {
