@@ -606,7 +606,8 @@ pub fn idle(
     mqid: &std::path::Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<IdleReport, String> {
-    procs::raise_nofile(2 * opts.connections as u64 + 1024)?;
+    // the bench holds one end of each connection, the broker process the other
+    procs::raise_nofile(opts.connections as u64 + 1024)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -870,7 +871,8 @@ pub fn reconnect(
     mqid: &std::path::Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReconnectReport, String> {
-    procs::raise_nofile(2 * opts.devices as u64 + 4096)?;
+    procs::raise_nofile(opts.devices as u64 + 1024)
+        .map_err(|e| format!("{e} (--devices)"))?;
     let rounds = opts.rounds.max(1);
     let mut runs = Vec::new();
     for round in 0..rounds {

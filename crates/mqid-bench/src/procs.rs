@@ -276,8 +276,9 @@ pub fn stock_broker(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("rumqttd: {e}"))
 }
 
-/// Raises this process's open-file limit to at least `want` (soft and, if needed, hard: a
-/// privileged process may), so that it and the brokers it starts hold that many sockets.
+/// Raises this process's open-file limit to at least `want` (soft, and hard if this process may:
+/// it needs `CAP_SYS_RESOURCE`), so that it, and the broker processes it starts (they inherit
+/// it), each hold that many sockets. An error names the limit when it cannot.
 pub fn raise_nofile(want: u64) -> Result<u64, String> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -295,23 +296,27 @@ pub fn raise_nofile(want: u64) -> Result<u64, String> {
     if lim.rlim_cur >= want {
         return Ok(lim.rlim_cur);
     }
-    let new = libc::rlimit {
-        rlim_cur: want,
-        rlim_max: lim.rlim_max.max(want),
+    let set = |cur, max| {
+        let new = libc::rlimit {
+            rlim_cur: cur,
+            rlim_max: max,
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: as above.
+        let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) };
+        rc == 0
     };
-    #[allow(unsafe_code)]
-    // SAFETY: as above.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) };
-    if rc != 0 {
-        return Err(format!(
-            "cannot raise the open-file limit from {} (hard {}) to {want}: {} \
-             (run as a user allowed to, or raise `ulimit -Hn`)",
-            lim.rlim_cur,
-            lim.rlim_max,
-            std::io::Error::last_os_error()
-        ));
+    if set(want, lim.rlim_max.max(want)) {
+        return Ok(want);
     }
-    Ok(want)
+    let err = std::io::Error::last_os_error();
+    // at least up to the hard limit, which needs no privilege
+    set(lim.rlim_max, lim.rlim_max);
+    Err(format!(
+        "this run needs {want} open files per process; the limit is {} and cannot be raised \
+         ({err}: raising `ulimit -Hn` needs CAP_SYS_RESOURCE): use fewer connections",
+        lim.rlim_max
+    ))
 }
 
 /// CPU time (user + system) the process `pid` has used, from `/proc`; `None` elsewhere.
