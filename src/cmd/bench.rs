@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
+use mqid_bench::Preset;
 use mqid_bench::{auth, connect, edge, http, logging, permissions, procs, refresh, scale};
 
 #[derive(Subcommand)]
@@ -235,11 +236,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             seconds,
             svg,
         } => {
-            let mut opts = if quick {
-                auth::AuthOpts::quick()
-            } else {
-                auth::AuthOpts::standard()
-            };
+            let mut opts = auth::AuthOpts::preset(quick);
             opts.identities = identities.max(4);
             if let Some(s) = seconds {
                 opts.per_case = Duration::from_secs_f64(s.max(0.01));
@@ -253,11 +250,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             print(&report, json)?;
         }
         BenchCommand::Scale { quick, json, large } => {
-            let mut opts = if quick {
-                scale::ScaleOpts::quick()
-            } else {
-                scale::ScaleOpts::standard()
-            };
+            let mut opts = scale::ScaleOpts::preset(quick);
             if large {
                 opts.sizes.push(5_000_000);
             }
@@ -270,11 +263,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             identities,
             page_size,
         } => {
-            let mut opts = if quick {
-                refresh::RefreshOpts::quick()
-            } else {
-                refresh::RefreshOpts::standard()
-            };
+            let mut opts = refresh::RefreshOpts::preset(quick);
             if let Some(n) = identities {
                 opts.identities = n.max(1);
             }
@@ -292,11 +281,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             rules,
             identities,
         } => {
-            let mut opts = if quick {
-                permissions::PermissionsOpts::quick()
-            } else {
-                permissions::PermissionsOpts::standard()
-            };
+            let mut opts = permissions::PermissionsOpts::preset(quick);
             if let Some(counts) = rule_counts {
                 opts.rule_counts = counts.into_iter().map(|n| n.max(1)).collect();
             }
@@ -331,11 +316,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
                     "hint: RUST_LOG=off keeps rumqttd's per-connection log lines out of the run",
                 );
             }
-            let mut opts = if quick {
-                connect::ConnectOpts::quick()
-            } else {
-                connect::ConnectOpts::standard()
-            };
+            let mut opts = connect::ConnectOpts::preset(quick);
             if let Some(n) = connects {
                 opts.connects = n.max(1);
             }
@@ -356,11 +337,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             identities,
             seconds,
         } => {
-            let mut opts = if quick {
-                http::HttpOpts::quick()
-            } else {
-                http::HttpOpts::standard()
-            };
+            let mut opts = http::HttpOpts::preset(quick);
             if let Some(c) = connections {
                 opts.connections = c.max(1);
             }
@@ -378,11 +355,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             json,
             rounds,
         } => {
-            let mut opts = if quick {
-                logging::LoggingOpts::quick()
-            } else {
-                logging::LoggingOpts::standard()
-            };
+            let mut opts = logging::LoggingOpts::preset(quick);
             if let Some(r) = rounds {
                 opts.rounds = r.max(1);
             }
@@ -397,11 +370,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             rules,
             seconds,
         } => {
-            let mut opts = if quick {
-                edge::PublishOpts::quick()
-            } else {
-                edge::PublishOpts::standard()
-            };
+            let mut opts = edge::PublishOpts::preset(quick);
             if let Some(r) = rounds {
                 opts.rounds = r.max(1);
             }
@@ -421,11 +390,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             connections,
             rounds,
         } => {
-            let mut opts = if quick {
-                edge::IdleOpts::quick()
-            } else {
-                edge::IdleOpts::standard()
-            };
+            let mut opts = edge::IdleOpts::preset(quick);
             if let Some(n) = connections {
                 opts.connections = n.max(1);
             }
@@ -442,11 +407,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             rounds,
             spread,
         } => {
-            let mut opts = if quick {
-                edge::ReconnectOpts::quick()
-            } else {
-                edge::ReconnectOpts::standard()
-            };
+            let mut opts = edge::ReconnectOpts::preset(quick);
             if let Some(n) = devices {
                 opts.devices = n.max(1);
             }

@@ -41,9 +41,9 @@ pub struct AuthOpts {
     pub thread_phase: Duration,
 }
 
-impl AuthOpts {
+impl crate::Preset for AuthOpts {
     /// The default run: about 2 s per case.
-    pub fn standard() -> Self {
+    fn standard() -> Self {
         AuthOpts {
             identities: 1_000_000,
             probes: 1 << 16,
@@ -55,7 +55,7 @@ impl AuthOpts {
     }
 
     /// A short run (`--quick`).
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         AuthOpts {
             per_case: Duration::from_millis(300),
             sample: Duration::from_millis(5),
@@ -525,11 +525,7 @@ impl std::fmt::Display for AuthReport {
             self.threads.scaling,
             self.threads.rounds
         )?;
-        writeln!(f, "targets:")?;
-        for t in &self.targets {
-            writeln!(f, "  {t}")?;
-        }
-        Ok(())
+        crate::write_targets(f, &self.targets)
     }
 }
 

@@ -49,8 +49,8 @@ pub struct ConnectOpts {
     pub tls: bool,
 }
 
-impl ConnectOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for ConnectOpts {
+    fn standard() -> Self {
         ConnectOpts {
             connects: 2000,
             concurrency: 32,
@@ -63,7 +63,7 @@ impl ConnectOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         ConnectOpts {
             connects: 500,
             rounds: 1,
@@ -782,10 +782,6 @@ impl std::fmt::Display for ConnectReport {
             "CPU: share of one core over each run (median of rounds); the clients and the broker \
              under test share this machine's cores"
         )?;
-        writeln!(f, "targets:")?;
-        for t in &self.targets {
-            writeln!(f, "  {t}")?;
-        }
-        Ok(())
+        crate::write_targets(f, &self.targets)
     }
 }

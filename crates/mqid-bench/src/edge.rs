@@ -63,8 +63,8 @@ pub struct PublishOpts {
     pub rounds: usize,
 }
 
-impl PublishOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for PublishOpts {
+    fn standard() -> Self {
         PublishOpts {
             rules: 100,
             payload: 64,
@@ -75,7 +75,7 @@ impl PublishOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         PublishOpts {
             measure: Duration::from_secs(1),
             latency_messages: 300,
@@ -494,11 +494,7 @@ impl std::fmt::Display for PublishReport {
                 r.latency_p99
             )?;
         }
-        writeln!(f, "targets:")?;
-        for t in &self.targets {
-            writeln!(f, "  {t}")?;
-        }
-        Ok(())
+        crate::write_targets(f, &self.targets)
     }
 }
 
@@ -514,8 +510,8 @@ pub struct IdleOpts {
     pub settle: Duration,
 }
 
-impl IdleOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for IdleOpts {
+    fn standard() -> Self {
         IdleOpts {
             connections: 10_000,
             concurrency: 64,
@@ -524,7 +520,7 @@ impl IdleOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         IdleOpts {
             connections: 2_000,
             rounds: 1,
@@ -711,11 +707,7 @@ impl std::fmt::Display for IdleReport {
             "bytes per idle connection (median): stock {:.0}, edge {:.0}; edge / stock {:.2}x",
             self.stock_bytes_per_connection, self.edge_bytes_per_connection, self.ratio
         )?;
-        writeln!(f, "targets:")?;
-        for t in &self.targets {
-            writeln!(f, "  {t}")?;
-        }
-        Ok(())
+        crate::write_targets(f, &self.targets)
     }
 }
 
@@ -737,8 +729,8 @@ pub struct ReconnectOpts {
     pub deadline: Duration,
 }
 
-impl ReconnectOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for ReconnectOpts {
+    fn standard() -> Self {
         ReconnectOpts {
             devices: 50_000,
             concurrency: 256,
@@ -749,7 +741,7 @@ impl ReconnectOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         ReconnectOpts {
             devices: 2_000,
             deadline: Duration::from_secs(60),
@@ -871,8 +863,7 @@ pub fn reconnect(
     mqid: &std::path::Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReconnectReport, String> {
-    procs::raise_nofile(opts.devices as u64 + 1024)
-        .map_err(|e| format!("{e} (--devices)"))?;
+    procs::raise_nofile(opts.devices as u64 + 1024).map_err(|e| format!("{e} (--devices)"))?;
     let rounds = opts.rounds.max(1);
     let mut runs = Vec::new();
     for round in 0..rounds {

@@ -36,6 +36,30 @@ pub mod scale;
 pub mod stats;
 pub mod synth;
 
+/// A bench's options at its two sizes: the standard run and a quick one.
+pub trait Preset: Sized {
+    fn standard() -> Self;
+    fn quick() -> Self;
+
+    /// [`Preset::quick`] if `quick`, else [`Preset::standard`].
+    fn preset(quick: bool) -> Self {
+        if quick {
+            Self::quick()
+        } else {
+            Self::standard()
+        }
+    }
+}
+
+/// Writes a report's targets, one a line under "targets:".
+pub fn write_targets(f: &mut std::fmt::Formatter<'_>, targets: &[Target]) -> std::fmt::Result {
+    writeln!(f, "targets:")?;
+    for t in targets {
+        writeln!(f, "  {t}")?;
+    }
+    Ok(())
+}
+
 /// A machine description for reports: logical CPUs and the CPU model.
 pub fn machine() -> String {
     let cpus = std::thread::available_parallelism()

@@ -32,8 +32,8 @@ pub struct LoggingOpts {
     pub payload: usize,
 }
 
-impl LoggingOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for LoggingOpts {
+    fn standard() -> Self {
         LoggingOpts {
             measure: Duration::from_secs(5),
             warm_up: Duration::from_secs(1),
@@ -42,7 +42,7 @@ impl LoggingOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         LoggingOpts {
             measure: Duration::from_secs(2),
             warm_up: Duration::from_millis(500),
