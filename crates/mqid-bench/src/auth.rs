@@ -126,6 +126,16 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Baseline (a): rumqttd's static-map check of one pair.
+    #[inline]
+    fn static_map_check(&self, username: &str, password: &[u8]) {
+        black_box(static_map_check(
+            &self.static_map,
+            black_box(username),
+            black_box(password),
+        ));
+    }
+
     /// Baseline (b): HMAC-SHA1 of `client_id` from the pre-keyed state.
     #[inline]
     fn hmac_prekeyed(&self, client_id: &str) {
@@ -239,11 +249,7 @@ impl Setup {
                 let p = &self.static_probes;
                 for k in start..end {
                     let c = p.get(k);
-                    black_box(static_map_check(
-                        &self.static_map,
-                        black_box(c.username),
-                        black_box(c.password),
-                    ));
+                    self.static_map_check(c.username, c.password);
                 }
             }
             Which::HmacPrekeyed => {
@@ -257,11 +263,7 @@ impl Setup {
                 let p = &self.static_probes;
                 for k in start..end {
                     let c = p.get(k);
-                    black_box(static_map_check(
-                        &self.static_map,
-                        black_box(c.username),
-                        black_box(c.password),
-                    ));
+                    self.static_map_check(c.username, c.password);
                     self.hmac_prekeyed(c.client_id);
                 }
             }
