@@ -6,6 +6,7 @@
 
 use mqid_bench::alloc::CountingAlloc;
 use mqid_bench::scale::{run, ScaleOpts};
+use mqid_bench::Preset;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -18,11 +19,7 @@ fn main() {
         eprintln!("scale: not run (use `cargo bench --bench scale`)");
         return;
     }
-    let mut opts = if has("--quick") {
-        ScaleOpts::quick()
-    } else {
-        ScaleOpts::standard()
-    };
+    let mut opts = ScaleOpts::preset(has("--quick"));
     if has("--large") {
         opts.sizes.push(5_000_000);
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
-use mqid_bench::{auth, connect, http, logging, permissions, refresh, scale};
+use mqid_bench::Preset;
+use mqid_bench::{auth, connect, edge, http, logging, permissions, procs, refresh, scale};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -107,6 +108,9 @@ pub enum BenchCommand {
         /// Every Nth CONNECT has invalid credentials (0: all valid).
         #[arg(long, default_value_t = 4)]
         invalid_every: usize,
+        /// Every listener serves TLS (an ECDSA certificate made in the run with openssl).
+        #[arg(long)]
+        tls: bool,
     },
     /// mqid's HTTP decisions (EMQX authn/authz, rmqtt auth) under load on loopback: throughput
     /// and p99 beside a trivial HTTP handler measured in the same run.
@@ -140,6 +144,66 @@ pub enum BenchCommand {
         #[arg(long)]
         rounds: Option<usize>,
     },
+    /// PUBLISH through mqid's edge (`mqid serve`, 100 topic rules on the identity) against
+    /// rumqttd's stock listener without auth, each broker its own process: messages/s at QoS 0
+    /// and 1, broker CPU per message, end-to-end latency p50/p99.
+    Publish {
+        /// One round of 1 s runs and 300 latency messages.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Rounds (each runs both brokers at both QoS).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Topic rules on the identity (the published topic matches the last).
+        #[arg(long)]
+        rules: Option<usize>,
+        /// Measured seconds per throughput run.
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Resident memory per idle connection: N connections on mqid's edge (`mqid serve`) against
+    /// rumqttd's stock listener, each broker its own process.
+    Idle {
+        /// 2,000 connections, one round.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Idle connections per broker (default 10,000).
+        #[arg(long)]
+        connections: Option<usize>,
+        #[arg(long)]
+        rounds: Option<usize>,
+    },
+    /// The time N connected devices take to be connected again after the broker is killed and
+    /// restarted: mqid's edge (`mqid serve`) against rumqttd's stock listener.
+    Reconnect {
+        /// 2,000 devices.
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Devices (default 50,000).
+        #[arg(long)]
+        devices: Option<usize>,
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// A device's longest random wait before its first reconnect attempt, seconds.
+        #[arg(long)]
+        spread: Option<f64>,
+    },
+    /// rumqttd's stock listener without authentication, from a rumqttd configuration file: the
+    /// baseline broker process of `publish`, `idle` and `reconnect`. Runs until killed.
+    #[command(hide = true)]
+    StockBroker {
+        #[arg(long)]
+        config: std::path::PathBuf,
+    },
 }
 
 fn progress(msg: &str) {
@@ -155,8 +219,13 @@ fn print<T: serde::Serialize + std::fmt::Display>(report: &T, json: bool) -> Res
     Ok(())
 }
 
+/// This executable, which the benches start as `mqid serve` and `mqid bench stock-broker`.
+fn mqid_exe() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context("cannot find the mqid executable")
+}
+
 pub fn run(what: BenchCommand) -> Result<ExitCode> {
-    if cfg!(debug_assertions) {
+    if cfg!(debug_assertions) && !matches!(what, BenchCommand::StockBroker { .. }) {
         progress("warning: this is a debug build; build with --release for meaningful figures");
     }
     match what {
@@ -167,11 +236,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             seconds,
             svg,
         } => {
-            let mut opts = if quick {
-                auth::AuthOpts::quick()
-            } else {
-                auth::AuthOpts::standard()
-            };
+            let mut opts = auth::AuthOpts::preset(quick);
             opts.identities = identities.max(4);
             if let Some(s) = seconds {
                 opts.per_case = Duration::from_secs_f64(s.max(0.01));
@@ -185,11 +250,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             print(&report, json)?;
         }
         BenchCommand::Scale { quick, json, large } => {
-            let mut opts = if quick {
-                scale::ScaleOpts::quick()
-            } else {
-                scale::ScaleOpts::standard()
-            };
+            let mut opts = scale::ScaleOpts::preset(quick);
             if large {
                 opts.sizes.push(5_000_000);
             }
@@ -202,17 +263,13 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             identities,
             page_size,
         } => {
-            let mut opts = if quick {
-                refresh::RefreshOpts::quick()
-            } else {
-                refresh::RefreshOpts::standard()
-            };
+            let mut opts = refresh::RefreshOpts::preset(quick);
             if let Some(n) = identities {
                 opts.identities = n.max(1);
             }
             opts.page_size = page_size.clamp(1, 100);
-            let exe = std::env::current_exe().context("cannot find the mqid executable")?;
-            let report = refresh::run(&opts, &exe, &mut progress).map_err(|e| anyhow!(e))?;
+            let report =
+                refresh::run(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
         BenchCommand::Permissions {
@@ -224,11 +281,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             rules,
             identities,
         } => {
-            let mut opts = if quick {
-                permissions::PermissionsOpts::quick()
-            } else {
-                permissions::PermissionsOpts::standard()
-            };
+            let mut opts = permissions::PermissionsOpts::preset(quick);
             if let Some(counts) = rule_counts {
                 opts.rule_counts = counts.into_iter().map(|n| n.max(1)).collect();
             }
@@ -256,17 +309,14 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             listeners,
             rounds,
             invalid_every,
+            tls,
         } => {
             if std::env::var_os("RUST_LOG").is_none() {
                 progress(
                     "hint: RUST_LOG=off keeps rumqttd's per-connection log lines out of the run",
                 );
             }
-            let mut opts = if quick {
-                connect::ConnectOpts::quick()
-            } else {
-                connect::ConnectOpts::standard()
-            };
+            let mut opts = connect::ConnectOpts::preset(quick);
             if let Some(n) = connects {
                 opts.connects = n.max(1);
             }
@@ -276,6 +326,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             opts.concurrency = concurrency.max(1);
             opts.listeners = listeners.into_iter().map(|l| l.max(1)).collect();
             opts.invalid_every = invalid_every;
+            opts.tls = tls;
             let report = connect::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
@@ -286,11 +337,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             identities,
             seconds,
         } => {
-            let mut opts = if quick {
-                http::HttpOpts::quick()
-            } else {
-                http::HttpOpts::standard()
-            };
+            let mut opts = http::HttpOpts::preset(quick);
             if let Some(c) = connections {
                 opts.connections = c.max(1);
             }
@@ -308,17 +355,74 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             json,
             rounds,
         } => {
-            let mut opts = if quick {
-                logging::LoggingOpts::quick()
-            } else {
-                logging::LoggingOpts::standard()
-            };
+            let mut opts = logging::LoggingOpts::preset(quick);
             if let Some(r) = rounds {
                 opts.rounds = r.max(1);
             }
-            let exe = std::env::current_exe().context("cannot find the mqid executable")?;
-            let report = logging::run(&opts, &exe, &mut progress).map_err(|e| anyhow!(e))?;
+            let report =
+                logging::run(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
+        }
+        BenchCommand::Publish {
+            quick,
+            json,
+            rounds,
+            rules,
+            seconds,
+        } => {
+            let mut opts = edge::PublishOpts::preset(quick);
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            if let Some(n) = rules {
+                opts.rules = n.max(1);
+            }
+            if let Some(s) = seconds {
+                opts.measure = Duration::from_secs_f64(s.max(0.1));
+            }
+            let report =
+                edge::publish(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Idle {
+            quick,
+            json,
+            connections,
+            rounds,
+        } => {
+            let mut opts = edge::IdleOpts::preset(quick);
+            if let Some(n) = connections {
+                opts.connections = n.max(1);
+            }
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            let report = edge::idle(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::Reconnect {
+            quick,
+            json,
+            devices,
+            rounds,
+            spread,
+        } => {
+            let mut opts = edge::ReconnectOpts::preset(quick);
+            if let Some(n) = devices {
+                opts.devices = n.max(1);
+            }
+            if let Some(r) = rounds {
+                opts.rounds = r.max(1);
+            }
+            if let Some(s) = spread {
+                opts.spread = Duration::from_secs_f64(s.max(0.0));
+            }
+            let report =
+                edge::reconnect(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
+            print(&report, json)?;
+        }
+        BenchCommand::StockBroker { config } => {
+            procs::stock_broker(&config).map_err(|e| anyhow!(e))?;
         }
     }
     Ok(ExitCode::SUCCESS)

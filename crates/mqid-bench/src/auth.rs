@@ -41,9 +41,9 @@ pub struct AuthOpts {
     pub thread_phase: Duration,
 }
 
-impl AuthOpts {
+impl crate::Preset for AuthOpts {
     /// The default run: about 2 s per case.
-    pub fn standard() -> Self {
+    fn standard() -> Self {
         AuthOpts {
             identities: 1_000_000,
             probes: 1 << 16,
@@ -55,7 +55,7 @@ impl AuthOpts {
     }
 
     /// A short run (`--quick`).
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         AuthOpts {
             per_case: Duration::from_millis(300),
             sample: Duration::from_millis(5),
@@ -126,6 +126,24 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Baseline (a): rumqttd's static-map check of one pair.
+    #[inline]
+    fn static_map_check(&self, username: &str, password: &[u8]) {
+        black_box(static_map_check(
+            &self.static_map,
+            black_box(username),
+            black_box(password),
+        ));
+    }
+
+    /// Baseline (b): HMAC-SHA1 of `client_id` from the pre-keyed state.
+    #[inline]
+    fn hmac_prekeyed(&self, client_id: &str) {
+        let mut mac = self.prekeyed.clone();
+        mac.update(black_box(client_id).as_bytes());
+        black_box(mac.finalize().into_bytes());
+    }
+
     /// Builds an index of `identities` synthetic identities and `probes` probes per case.
     pub fn new(identities: usize, probes: usize) -> Self {
         let probes = probes.next_power_of_two();
@@ -231,34 +249,22 @@ impl Setup {
                 let p = &self.static_probes;
                 for k in start..end {
                     let c = p.get(k);
-                    black_box(static_map_check(
-                        &self.static_map,
-                        black_box(c.username),
-                        black_box(c.password),
-                    ));
+                    self.static_map_check(c.username, c.password);
                 }
             }
             Which::HmacPrekeyed => {
                 let p = &self.hmac_probes;
                 for k in start..end {
                     let c = p.get(k);
-                    let mut mac = self.prekeyed.clone();
-                    mac.update(black_box(c.client_id).as_bytes());
-                    black_box(mac.finalize().into_bytes());
+                    self.hmac_prekeyed(c.client_id);
                 }
             }
             Which::StaticMapHmac => {
                 let p = &self.static_probes;
                 for k in start..end {
                     let c = p.get(k);
-                    black_box(static_map_check(
-                        &self.static_map,
-                        black_box(c.username),
-                        black_box(c.password),
-                    ));
-                    let mut mac = self.prekeyed.clone();
-                    mac.update(black_box(c.client_id).as_bytes());
-                    black_box(mac.finalize().into_bytes());
+                    self.static_map_check(c.username, c.password);
+                    self.hmac_prekeyed(c.client_id);
                 }
             }
             Which::HmacFromScratch => {
@@ -521,11 +527,7 @@ impl std::fmt::Display for AuthReport {
             self.threads.scaling,
             self.threads.rounds
         )?;
-        writeln!(f, "targets:")?;
-        for t in &self.targets {
-            writeln!(f, "  {t}")?;
-        }
-        Ok(())
+        crate::write_targets(f, &self.targets)
     }
 }
 

@@ -44,10 +44,13 @@ pub struct ConnectOpts {
     pub identities: usize,
     /// Longest a run may take; what is not done by then is counted as not attempted.
     pub run_deadline: Duration,
+    /// Every listener serves TLS (a certificate made in the run); the clients then send their
+    /// CONNECT with rumqttc's codec over tokio-rustls (rumqttc's own TLS is not in the build).
+    pub tls: bool,
 }
 
-impl ConnectOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for ConnectOpts {
+    fn standard() -> Self {
         ConnectOpts {
             connects: 2000,
             concurrency: 32,
@@ -56,10 +59,11 @@ impl ConnectOpts {
             invalid_every: 4,
             identities: 100_000,
             run_deadline: Duration::from_secs(60),
+            tls: false,
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         ConnectOpts {
             connects: 500,
             rounds: 1,
@@ -100,21 +104,99 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// rumqttd's configuration for v4 listeners on `ports`, as `rumqttd.toml` would say it.
-pub fn broker_config(ports: &[u16]) -> Result<rumqttd::Config, String> {
-    let mut text = String::from(
-        "id = 0\n[router]\nmax_connections = 10000\nmax_outgoing_packet_count = 200\n\
-         max_segment_size = 1048576\nmax_segment_count = 10\n",
+/// rumqttd's configuration for v4 listeners on `ports`, as `rumqttd.toml` would say it; `tls`:
+/// the certificate and key files every listener serves.
+pub fn broker_config(ports: &[u16], tls: Option<&Tls>) -> Result<rumqttd::Config, String> {
+    let text = crate::procs::rumqttd_toml(
+        "",
+        ports,
+        10_000,
+        tls.map(|t| (t.cert.as_str(), t.key.as_str())),
     );
-    for (k, port) in ports.iter().enumerate() {
-        let k = k + 1;
-        text.push_str(&format!(
-            "[v4.{k}]\nname = \"v4-{k}\"\nlisten = \"127.0.0.1:{port}\"\nnext_connection_delay_ms = 0\n\
-             [v4.{k}.connections]\nconnection_timeout_ms = 5000\nmax_payload_size = 20480\n\
-             max_inflight_count = 100\ndynamic_filters = true\n"
-        ));
-    }
     toml::from_str(&text).map_err(|e| format!("rumqttd config: {e}"))
+}
+
+/// A certificate authority and a server certificate for `localhost` signed by it (ECDSA P-256),
+/// made with `openssl` in a temporary directory, and a client configuration trusting the CA.
+pub struct Tls {
+    pub cert: String,
+    pub key: String,
+    pub client: tokio_rustls::TlsConnector,
+    _dir: tempfile::TempDir,
+}
+
+impl Tls {
+    pub fn make() -> Result<Tls, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        std::fs::write(
+            p("leaf.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let steps: [Vec<String>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &["-days", "2", "-subj", "/CN=mqid bench CA"],
+            ]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["-keyout".into(), p("ca.key"), "-out".into(), p("ca.pem")])
+            .collect(),
+            [&["req"][..], &ec, &["-subj", "/CN=localhost"]]
+                .concat()
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["-keyout".into(), p("key.pem"), "-out".into(), p("leaf.csr")])
+                .collect(),
+            ["x509", "-req", "-days", "2", "-CAcreateserial", "-in"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([p("leaf.csr"), "-CA".into(), p("ca.pem"), "-CAkey".into()])
+                .chain([p("ca.key"), "-extfile".into(), p("leaf.ext"), "-out".into()])
+                .chain([p("cert.pem")])
+                .collect(),
+        ];
+        for args in steps {
+            let out = std::process::Command::new("openssl")
+                .args(&args)
+                .output()
+                .map_err(|e| format!("openssl (needed for --tls): {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "openssl {}: {}",
+                    args[0],
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        use tokio_rustls::rustls;
+        let ca = std::fs::read(p("ca.pem")).map_err(|e| e.to_string())?;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut ca.as_slice()) {
+            roots
+                .add(c.map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        }
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Tls {
+            cert: p("cert.pem"),
+            key: p("key.pem"),
+            client: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            _dir: dir,
+        })
+    }
 }
 
 /// Starts rumqttd in a thread of this process (it has no shutdown: it lives until the process
@@ -239,6 +321,33 @@ enum Outcome {
     Failed,
 }
 
+/// One CONNECT over TLS: handshake, then CONNECT and CONNACK with rumqttc's codec. The time
+/// includes the handshake.
+async fn connect_once_tls(
+    port: u16,
+    cred: &Cred,
+    tls: &tokio_rustls::TlsConnector,
+) -> (Outcome, Duration) {
+    let t = Instant::now();
+    let attempt = async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost")
+            .expect("a valid name");
+        let mut s = tls.connect(name, tcp).await?;
+        crate::procs::mqtt_connect_as(&mut s, &cred.client_id, &cred.username, &cred.password, 30)
+            .await
+    };
+    let res = tokio::time::timeout(Duration::from_secs(10), attempt).await;
+    let dt = t.elapsed();
+    let outcome = match res {
+        Ok(Ok(ConnectReturnCode::Success)) => Outcome::Admitted,
+        // a refusing CONNACK (edge), or the socket closed without one (stock listener)
+        Ok(Ok(_)) | Ok(Err(_)) => Outcome::Closed,
+        Err(_) => Outcome::Failed,
+    };
+    (outcome, dt)
+}
+
 async fn connect_once(port: u16, cred: &Cred) -> (Outcome, Duration) {
     let mut o = MqttOptions::new(cred.client_id.as_str(), "127.0.0.1", port);
     o.set_keep_alive(Duration::from_secs(30));
@@ -259,7 +368,9 @@ async fn connect_once(port: u16, cred: &Cred) -> (Outcome, Duration) {
     (outcome, dt)
 }
 
-/// One run's figures.
+/// One run's figures, or a (listeners, broker) configuration's over all its rounds: then
+/// connects/s and the CPU shares are the medians of the rounds, counts and seconds their sums,
+/// latencies over all the rounds' CONNECTs.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunResult {
     pub broker: BrokerKind,
@@ -277,6 +388,12 @@ pub struct RunResult {
     pub connack_ms: Latency,
     /// Time until the broker closed a refused CONNECT, ms.
     pub refused_close_ms: Latency,
+    /// CPU the clients (this thread) used, as a share of the run's wall time: 1.0 is a whole
+    /// core. The machine's cores are shared by the clients and the broker under test.
+    pub client_cpu_share: f64,
+    /// CPU the rest of the process (the brokers; the idle ones use next to nothing) used, same
+    /// unit.
+    pub broker_cpu_share: f64,
 }
 
 fn run_once(
@@ -286,16 +403,25 @@ fn run_once(
     creds: Vec<Cred>,
     concurrency: usize,
     deadline: Duration,
+    tls: Option<&tokio_rustls::TlsConnector>,
 ) -> (RunResult, Vec<f64>, Vec<f64>) {
     let creds = Arc::new(creds);
+    let tls = tls.cloned();
     let next = Arc::new(AtomicUsize::new(0));
     let ports: Arc<Vec<u16>> = Arc::new(ports.to_vec());
+    // The clients run on this thread (a current-thread runtime): its CPU time is theirs; the
+    // rest of the process's is the brokers'.
+    let (cpu0, thread0) = (
+        crate::procs::cpu_time(std::process::id()),
+        crate::permissions::thread_cpu_ns(),
+    );
     let start = Instant::now();
     let stop_at = start + deadline;
     let results = rt.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..concurrency.max(1) {
-            let (creds, next, ports) = (creds.clone(), next.clone(), ports.clone());
+            let (creds, next, ports, tls) =
+                (creds.clone(), next.clone(), ports.clone(), tls.clone());
             tasks.push(tokio::spawn(async move {
                 let mut out = Vec::new();
                 loop {
@@ -304,7 +430,10 @@ fn run_once(
                         break;
                     }
                     let port = ports[j % ports.len()];
-                    let (o, dt) = connect_once(port, &creds[j]).await;
+                    let (o, dt) = match &tls {
+                        Some(tls) => connect_once_tls(port, &creds[j], tls).await,
+                        None => connect_once(port, &creds[j]).await,
+                    };
                     out.push((j, o, dt));
                 }
                 out
@@ -317,6 +446,12 @@ fn run_once(
         all
     });
     let seconds = start.elapsed().as_secs_f64();
+    let client_cpu = crate::permissions::thread_cpu_ns()
+        .zip(thread0)
+        .map(|(b, a)| (b - a) as f64 / 1e9);
+    let process_cpu = crate::procs::cpu_time(std::process::id())
+        .zip(cpu0)
+        .map(|(b, a)| (b - a).as_secs_f64());
     let (mut connack, mut closed) = (Vec::new(), Vec::new());
     let (mut failed, mut unexpected) = (0, 0);
     for (j, o, dt) in &results {
@@ -346,24 +481,12 @@ fn run_once(
         unexpected,
         connack_ms: Latency::of_samples(&mut connack),
         refused_close_ms: Latency::of_samples(&mut closed),
+        client_cpu_share: client_cpu.map_or(f64::NAN, |c| c / seconds),
+        broker_cpu_share: process_cpu
+            .zip(client_cpu)
+            .map_or(f64::NAN, |(p, c)| (p - c).max(0.0) / seconds),
     };
     (r, connack, closed)
-}
-
-/// A (listeners, broker) configuration over all rounds.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ConfigResult {
-    pub broker: BrokerKind,
-    pub listeners: usize,
-    /// Median over rounds.
-    pub connects_per_s: f64,
-    pub admitted: usize,
-    pub closed: usize,
-    pub failed: usize,
-    pub unexpected: usize,
-    /// Over all rounds' CONNECTs.
-    pub connack_ms: Latency,
-    pub refused_close_ms: Latency,
 }
 
 /// mqid against no-auth at one listener count.
@@ -391,7 +514,9 @@ pub struct ConnectReport {
     pub rounds: usize,
     pub invalid_every: usize,
     pub identities: usize,
-    pub configs: Vec<ConfigResult>,
+    pub tls: bool,
+    /// Each (listeners, broker) configuration over all rounds.
+    pub configs: Vec<RunResult>,
     pub comparisons: Vec<Comparison>,
     pub runs: Vec<RunResult>,
     pub targets: Vec<Target>,
@@ -407,16 +532,24 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
     };
     let (none_ports, mqid_ports, edge_ports) = (ports(0)?, ports(1)?, ports(2)?);
 
+    let tls = if opts.tls {
+        progress("making a CA and a server certificate for localhost with openssl...");
+        Some(Tls::make()?)
+    } else {
+        None
+    };
+    let tls = tls.as_ref();
     progress(&format!(
-        "starting three brokers ({most} listeners each): rumqttd with no auth, rumqttd with mqid's \
-         hook and mqid's edge, over {} identities...",
+        "starting three brokers ({most} {}listeners each): rumqttd with no auth, rumqttd with \
+         mqid's hook and mqid's edge, over {} identities...",
+        if opts.tls { "TLS " } else { "" },
         opts.identities
     ));
-    start_broker(broker_config(&none_ports)?, &none_ports)?;
+    start_broker(broker_config(&none_ports, tls)?, &none_ports)?;
     let shared = Arc::new(SharedIndex::new(
         Index::build(synth::identities(opts.identities), Vec::new()).0,
     ));
-    let mut config = broker_config(&mqid_ports)?;
+    let mut config = broker_config(&mqid_ports, tls)?;
     // As `mqid serve` installs it: stale gate and failed-auth limiter (default limits) on.
     let authenticator = || {
         Arc::new(
@@ -427,7 +560,8 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
     };
     install(&mut config, authenticator()).map_err(|e| e.to_string())?;
     start_broker(config, &mqid_ports)?;
-    start_edge(broker_config(&edge_ports)?, authenticator())?;
+    start_edge(broker_config(&edge_ports, tls)?, authenticator())?;
+    let tls = tls.map(|t| &t.client);
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -446,6 +580,7 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
             plan(0, &warm),
             4,
             opts.run_deadline,
+            tls,
         );
     }
 
@@ -474,6 +609,7 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
                     plan(run_no, opts),
                     opts.concurrency,
                     opts.run_deadline,
+                    tls,
                 );
                 run_no += 1;
                 runs.push((r, connack, closed));
@@ -493,9 +629,14 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
             let mut connack: Vec<f64> = rs.iter().flat_map(|x| x.1.iter().copied()).collect();
             let mut closed: Vec<f64> = rs.iter().flat_map(|x| x.2.iter().copied()).collect();
             let sum = |f: fn(&RunResult) -> usize| rs.iter().map(|x| f(&x.0)).sum();
-            configs.push(ConfigResult {
+            let med = |f: fn(&RunResult) -> f64| {
+                crate::procs::median(&rs.iter().map(|x| f(&x.0)).collect::<Vec<_>>())
+            };
+            configs.push(RunResult {
                 broker: kind,
                 listeners: l,
+                attempted: sum(|r| r.attempted),
+                seconds: rs.iter().map(|x| x.0.seconds).sum(),
                 connects_per_s: stats::median(&rates),
                 admitted: sum(|r| r.admitted),
                 closed: sum(|r| r.closed),
@@ -503,6 +644,8 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
                 unexpected: sum(|r| r.unexpected),
                 connack_ms: Latency::of_samples(&mut connack),
                 refused_close_ms: Latency::of_samples(&mut closed),
+                client_cpu_share: med(|r| r.client_cpu_share),
+                broker_cpu_share: med(|r| r.broker_cpu_share),
             });
         }
     }
@@ -541,7 +684,8 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
         if l == 1 {
             targets.push(Target::at_least(
                 format!(
-                    "{l} listener: mqid-edge / mqid-hook (rumqttd's stock listener) connects/s"
+                    "{l} listener{}: mqid-edge / mqid-hook (rumqttd's stock listener) connects/s",
+                    if opts.tls { ", TLS" } else { "" }
                 ),
                 c.edge_vs_hook_connects_per_s_ratio,
                 5.0,
@@ -557,6 +701,7 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
         rounds: opts.rounds.max(1),
         invalid_every: opts.invalid_every,
         identities: opts.identities,
+        tls: opts.tls,
         configs,
         comparisons,
         runs: runs.into_iter().map(|(r, _, _)| r).collect(),
@@ -568,7 +713,8 @@ impl std::fmt::Display for ConnectReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "mqid bench connect: {} CONNECTs per run, concurrency {}, {} round(s), {}, mqid index of {} identities (limiter on, default limits); {}",
+            "mqid bench connect{}: {} CONNECTs per run, concurrency {}, {} round(s), {}, mqid index of {} identities (limiter on, default limits); {}",
+            if self.tls { " --tls (ECDSA P-256 certificate; CONNECT rate includes the handshake)" } else { "" },
             self.connects_per_run,
             self.concurrency,
             self.rounds,
@@ -581,7 +727,7 @@ impl std::fmt::Display for ConnectReport {
         )?;
         writeln!(
             f,
-            "{:<9} {:>9} {:>11} {:>9} {:>8} {:>6} {:>6} {:>11} {:>11} {:>11} {:>11}",
+            "{:<9} {:>9} {:>11} {:>9} {:>8} {:>6} {:>6} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10}",
             "broker",
             "listeners",
             "connects/s",
@@ -592,12 +738,14 @@ impl std::fmt::Display for ConnectReport {
             "CONNACK p50",
             "CONNACK p99",
             "close p50",
-            "close p99"
+            "close p99",
+            "client CPU",
+            "broker CPU"
         )?;
         for c in &self.configs {
             writeln!(
                 f,
-                "{:<9} {:>9} {:>11.0} {:>9} {:>8} {:>6} {:>6} {:>8.2} ms {:>8.2} ms {:>8.2} ms {:>8.2} ms",
+                "{:<9} {:>9} {:>11.0} {:>9} {:>8} {:>6} {:>6} {:>8.2} ms {:>8.2} ms {:>8.2} ms {:>8.2} ms {:>8.0} % {:>8.0} %",
                 c.broker.name(),
                 c.listeners,
                 c.connects_per_s,
@@ -608,7 +756,9 @@ impl std::fmt::Display for ConnectReport {
                 c.connack_ms.p50,
                 c.connack_ms.p99,
                 c.refused_close_ms.p50,
-                c.refused_close_ms.p99
+                c.refused_close_ms.p99,
+                c.client_cpu_share * 100.0,
+                c.broker_cpu_share * 100.0
             )?;
         }
         for c in &self.comparisons {
@@ -627,10 +777,11 @@ impl std::fmt::Display for ConnectReport {
                 c.edge_vs_no_auth_connects_per_s_ratio
             )?;
         }
-        writeln!(f, "targets:")?;
-        for t in &self.targets {
-            writeln!(f, "  {t}")?;
-        }
-        Ok(())
+        writeln!(
+            f,
+            "CPU: share of one core over each run (median of rounds); the clients and the broker \
+             under test share this machine's cores"
+        )?;
+        crate::write_targets(f, &self.targets)
     }
 }

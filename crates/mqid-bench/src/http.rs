@@ -30,8 +30,8 @@ pub struct HttpOpts {
     pub rounds: usize,
 }
 
-impl HttpOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for HttpOpts {
+    fn standard() -> Self {
         HttpOpts {
             identities: 100_000,
             connections: 16,
@@ -40,7 +40,7 @@ impl HttpOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         HttpOpts {
             identities: 10_000,
             connections: 8,

@@ -14,22 +14,51 @@
 //!   rumqttd routing one QoS 0 PUBLISH; building the rules of a large fleet.
 //! * [`connect`]: real MQTT clients (rumqttc) against in-process rumqttd brokers, without auth and
 //!   with mqid installed.
+//! * [`edge`]: mqid's edge (`mqid serve`) against rumqttd's stock listener, each in a process of
+//!   its own ([`procs`]): PUBLISH throughput and latency with 100 topic rules, memory per idle
+//!   connection, the time a fleet takes to reconnect after a restart.
 //!
 //! The only `unsafe` code is the counting allocator in [`alloc`], which a bench binary may install
-//! as its `#[global_allocator]` (the `mqid` binary does not), and one `clock_gettime` call in
-//! [`permissions`].
+//! as its `#[global_allocator]` (the `mqid` binary does not), one `clock_gettime` call in
+//! [`permissions`] and the open-file limit in [`procs`].
 #![deny(unsafe_code)]
 
 pub mod alloc;
 pub mod auth;
 pub mod connect;
+pub mod edge;
 pub mod http;
 pub mod logging;
 pub mod permissions;
+pub mod procs;
 pub mod refresh;
 pub mod scale;
 pub mod stats;
 pub mod synth;
+
+/// A bench's options at its two sizes: the standard run and a quick one.
+pub trait Preset: Sized {
+    fn standard() -> Self;
+    fn quick() -> Self;
+
+    /// [`Preset::quick`] if `quick`, else [`Preset::standard`].
+    fn preset(quick: bool) -> Self {
+        if quick {
+            Self::quick()
+        } else {
+            Self::standard()
+        }
+    }
+}
+
+/// Writes a report's targets, one a line under "targets:".
+pub fn write_targets(f: &mut std::fmt::Formatter<'_>, targets: &[Target]) -> std::fmt::Result {
+    writeln!(f, "targets:")?;
+    for t in targets {
+        writeln!(f, "  {t}")?;
+    }
+    Ok(())
+}
 
 /// A machine description for reports: logical CPUs and the CPU model.
 pub fn machine() -> String {

@@ -13,15 +13,12 @@
 //! hand (`RUST_LOG=info,rumqttd=warn`), which mqid follows as written, rumqttd's router spans
 //! included: what the default cost before they were turned off.
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::QoS;
 
+use crate::procs::{median, Broker, BrokerSpec, Listener};
 use crate::ratio;
 
 #[derive(Clone, Debug)]
@@ -35,8 +32,8 @@ pub struct LoggingOpts {
     pub payload: usize,
 }
 
-impl LoggingOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for LoggingOpts {
+    fn standard() -> Self {
         LoggingOpts {
             measure: Duration::from_secs(5),
             warm_up: Duration::from_secs(1),
@@ -45,7 +42,7 @@ impl LoggingOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         LoggingOpts {
             measure: Duration::from_secs(2),
             warm_up: Duration::from_millis(500),
@@ -142,200 +139,6 @@ impl std::fmt::Display for LoggingReport {
     }
 }
 
-const IDENTITIES: &str =
-    r#"[{"Username":"bench","Secret":"bench-secret","IdentityType":"USER","SignMode":"ORIGIN"}]"#;
-
-struct Served {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(mqid: &Path, logging: Logging) -> Result<Served, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let port = crate::connect::free_port().map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("identities.json"), IDENTITIES).map_err(|e| e.to_string())?;
-    let config = format!(
-        r#"[broker]
-id = 0
-[broker.router]
-max_connections = 100
-max_outgoing_packet_count = 200
-max_segment_size = 10485760
-max_segment_count = 10
-[broker.v4.1]
-name = "v4-1"
-listen = "127.0.0.1:{port}"
-next_connection_delay_ms = 0
-[broker.v4.1.connections]
-connection_timeout_ms = 5000
-max_payload_size = 20480
-max_inflight_count = 100
-dynamic_filters = true
-[auth]
-source = "file"
-file = "identities.json"
-"#
-    );
-    let path = dir.path().join("mqid.toml");
-    std::fs::write(&path, config).map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(dir.path().join("mqid.log")).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(mqid);
-    cmd.arg("serve")
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(log);
-    match logging {
-        Logging::Default => cmd.env_remove("RUST_LOG"),
-        Logging::Off => cmd.env("RUST_LOG", "off"),
-        Logging::ByHand => cmd.env("RUST_LOG", "info,rumqttd=warn"),
-    };
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("{}: {e}", mqid.display()))?;
-    let mut served = Served {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = served.child.try_wait() {
-            return Err(format!("mqid serve exited with {status}"));
-        }
-        if Instant::now() > deadline {
-            return Err("mqid serve did not listen within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(served)
-}
-
-/// CPU time (user + system) the process `pid` has used, from `/proc`; `None` elsewhere.
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // fields after the command name (which may hold spaces) in parentheses
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // USER_HZ is 100 on Linux
-    Some(Duration::from_millis(ticks * 10))
-}
-
-/// Messages per second the subscriber receives over `measure`, and the broker's CPU
-/// microseconds per message received (when `/proc` tells).
-async fn one_run(port: u16, pid: u32, opts: &LoggingOpts) -> Result<(f64, Option<f64>), String> {
-    const TOPIC: &str = "bench/logging";
-    let received = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-
-    let mut o = MqttOptions::new("bench-sub", "127.0.0.1", port);
-    o.set_credentials("bench", "bench-secret");
-    o.set_keep_alive(Duration::from_secs(60));
-    o.set_max_packet_size(1 << 20, 1 << 20);
-    let (sub, mut sub_ev) = AsyncClient::new(o, 100);
-    sub.subscribe(TOPIC, QoS::AtMostOnce)
-        .await
-        .map_err(|e| e.to_string())?;
-    let subscribed = Arc::new(tokio::sync::Notify::new());
-    let sub_task = {
-        let (received, stop, subscribed) = (received.clone(), stop.clone(), subscribed.clone());
-        tokio::spawn(async move {
-            while !stop.load(Relaxed) {
-                match sub_ev.poll().await {
-                    Ok(Event::Incoming(Packet::Publish(_))) => {
-                        received.fetch_add(1, Relaxed);
-                    }
-                    Ok(Event::Incoming(Packet::SubAck(_))) => subscribed.notify_one(),
-                    Ok(_) => {}
-                    Err(e) => return Err(format!("subscriber: {e}")),
-                }
-            }
-            Ok(())
-        })
-    };
-    tokio::time::timeout(Duration::from_secs(10), subscribed.notified())
-        .await
-        .map_err(|_| "no SUBACK within 10 s".to_string())?;
-
-    let mut o = MqttOptions::new("bench-pub", "127.0.0.1", port);
-    o.set_credentials("bench", "bench-secret");
-    o.set_keep_alive(Duration::from_secs(60));
-    let (publisher, mut pub_ev) = AsyncClient::new(o, 1000);
-    let pub_loop = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            while !stop.load(Relaxed) {
-                if let Err(e) = pub_ev.poll().await {
-                    return Err(format!("publisher: {e}"));
-                }
-            }
-            Ok(())
-        })
-    };
-    let payload = vec![b'x'; opts.payload];
-    let sender = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            while !stop.load(Relaxed) {
-                if publisher
-                    .publish(TOPIC, QoS::AtMostOnce, false, payload.clone())
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        })
-    };
-
-    tokio::time::sleep(opts.warm_up).await;
-    let start = (received.load(Relaxed), Instant::now(), cpu_time(pid));
-    tokio::time::sleep(opts.measure).await;
-    let end = (received.load(Relaxed), Instant::now(), cpu_time(pid));
-    stop.store(true, Relaxed);
-    // A client that lost its connection during the run makes the run meaningless: say so.
-    for (task, who) in [(sub_task, "subscriber"), (pub_loop, "publisher")] {
-        if task.is_finished() {
-            if let Ok(Err(e)) = task.await {
-                sender.abort();
-                return Err(format!("{who} lost its connection during the run: {e}"));
-            }
-        } else {
-            task.abort();
-        }
-    }
-    sender.abort();
-    let messages = end.0 - start.0;
-    let rate = messages as f64 / (end.1 - start.1).as_secs_f64();
-    // Nothing received is a figure (0 msg/s) here; `run` refuses it for the two configurations
-    // the comparison is about.
-    let cpu_per_msg = match (start.2, end.2) {
-        (Some(a), Some(b)) if messages > 0 => Some((b - a).as_secs_f64() * 1e6 / messages as f64),
-        _ => None,
-    };
-    Ok((rate, cpu_per_msg))
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
-}
-
 /// Runs the comparison with the `mqid` executable at `mqid`.
 pub fn run(
     opts: &LoggingOpts,
@@ -353,9 +156,29 @@ pub fn run(
         let mut order = [Logging::Default, Logging::Off, Logging::ByHand];
         order.rotate_left(round % 3);
         for logging in order {
-            let served = serve(mqid, logging)?;
-            let pid = served.child.id();
-            let (rate, cpu) = rt.block_on(one_run(served.port, pid, opts))?;
+            let served = Broker::start(
+                mqid,
+                Listener::Edge,
+                BrokerSpec {
+                    max_connections: 100,
+                    rules: None,
+                    rust_log: match logging {
+                        Logging::Default => None,
+                        Logging::Off => Some("off"),
+                        Logging::ByHand => Some("info,rumqttd=warn"),
+                    },
+                },
+            )?;
+            let t = rt.block_on(crate::edge::throughput(
+                served.port,
+                served.pid(),
+                "bench/logging",
+                QoS::AtMostOnce,
+                opts.payload,
+                opts.warm_up,
+                opts.measure,
+            ))?;
+            let (rate, cpu) = (t.msgs_per_s, t.cpu_us_per_msg);
             drop(served);
             // By hand (rumqttd's router spans on) may move nothing at all within a short window:
             // that is the cost the default avoids, not a failed run.

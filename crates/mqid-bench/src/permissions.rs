@@ -52,8 +52,8 @@ pub struct PermissionsOpts {
     pub build_rules: usize,
 }
 
-impl PermissionsOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for PermissionsOpts {
+    fn standard() -> Self {
         PermissionsOpts {
             rule_counts: vec![1, 10, 100, 1000],
             publishes: 200_000,
@@ -64,7 +64,7 @@ impl PermissionsOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         PermissionsOpts {
             publishes: 50_000,
             per_case: Duration::from_millis(250),

@@ -35,14 +35,14 @@ pub struct RefreshOpts {
     pub page_size: u32,
 }
 
-impl RefreshOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for RefreshOpts {
+    fn standard() -> Self {
         RefreshOpts {
             identities: 200_000,
             page_size: 100,
         }
     }
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         RefreshOpts {
             identities: 20_000,
             page_size: 100,

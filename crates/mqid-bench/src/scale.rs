@@ -32,8 +32,8 @@ pub struct ScaleOpts {
     pub replace_every: Duration,
 }
 
-impl ScaleOpts {
-    pub fn standard() -> Self {
+impl crate::Preset for ScaleOpts {
+    fn standard() -> Self {
         ScaleOpts {
             sizes: vec![100_000, 1_000_000],
             latency_identities: 1_000_000,
@@ -44,7 +44,7 @@ impl ScaleOpts {
         }
     }
 
-    pub fn quick() -> Self {
+    fn quick() -> Self {
         ScaleOpts {
             cycles: 1,
             idle_phase: Duration::from_millis(1000),
@@ -314,10 +314,6 @@ impl std::fmt::Display for ScaleReport {
             "  replacing / idle: p50 {:.2}x, p99 {:.2}x",
             l.p50_ratio, l.p99_ratio
         )?;
-        writeln!(f, "targets:")?;
-        for t in &self.targets {
-            writeln!(f, "  {t}")?;
-        }
-        Ok(())
+        crate::write_targets(f, &self.targets)
     }
 }
