@@ -535,7 +535,10 @@ async fn permissions_across(c: &Cluster, publisher: usize, intruder: usize, moni
 
 #[test]
 fn rmqtt_raft_cluster_decides_as_mqid() {
+    let t0 = std::time::Instant::now();
+    let step = |what: &str| eprintln!("[{:>5.1} s] {what}", t0.elapsed().as_secs_f64());
     let mut c = Cluster::start();
+    step("mqid and three rmqtt nodes up");
 
     // 1. CONNECT: every node decides as mqid's edge; Paho (MQTT 5) too.
     for (who, admitted) in connect_cases() {
@@ -554,6 +557,7 @@ fn rmqtt_raft_cluster_decides_as_mqid() {
         );
     }
 
+    step("CONNECTs decided on the edge and every node");
     // 2. Topic permissions across nodes: publish on 1, refused subscription on 2, allowed on 3.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -562,6 +566,7 @@ fn rmqtt_raft_cluster_decides_as_mqid() {
         .unwrap();
     rt.block_on(permissions_across(&c, 1, 2, 3));
 
+    step("permissions across nodes");
     // 3. USER "plant" removed from the file: refused on every node as soon as mqid has it.
     std::fs::write(
         c.dir.path().join("identities.json"),
@@ -576,6 +581,7 @@ fn rmqtt_raft_cluster_decides_as_mqid() {
         assert_decided(&o, false, &format!("rmqtt node {id}, the removed identity"));
     }
 
+    step("removed identity refused everywhere");
     // 4. Node 1, the raft leader, stops: nodes 2 and 3 go on deciding once they have elected.
     c.stop(1);
     eventually(60, "node 2 admits the publisher without node 1", || {
@@ -586,6 +592,7 @@ fn rmqtt_raft_cluster_decides_as_mqid() {
             creds(PUBLISHER),
         )) == Some(Outcome::Admitted)
     });
+    step("node 1 stopped; node 2 admits again");
     for (who, admitted) in connect_cases() {
         let admitted = admitted && who != PLANT; // removed in step 3
         for (id, port) in c.running() {
@@ -598,4 +605,5 @@ fn rmqtt_raft_cluster_decides_as_mqid() {
         }
     }
     rt.block_on(permissions_across(&c, 2, 3, 3));
+    step("nodes 2 and 3 decide and deliver");
 }
