@@ -851,47 +851,46 @@ fn https_client(ca: &str, identity: Option<&str>) -> reqwest::Client {
     b.build().unwrap()
 }
 
-#[test]
-fn mtls_requires_a_client_certificate_the_ca_signed() {
-    let pki = pki();
+/// `mqid serve` with `[http] tls` (mqid's certificate from `pki`; with `client_ca`, client
+/// certificates required), asked over HTTPS by `client`: waits for /healthz through it.
+fn start_tls(pki: &Pki, client_ca: bool, client: reqwest::Client) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("ca.pem"), &pki.ca).unwrap();
     std::fs::write(d.join("server.pem"), &pki.server_cert).unwrap();
     std::fs::write(d.join("server.key"), &pki.server_key).unwrap();
+    let ca = match client_ca {
+        true => format!(", client_ca = \"{}\"", d.join("ca.pem").display()),
+        false => String::new(),
+    };
     let tls = format!(
-        "tls = {{ cert = \"{}\", key = \"{}\", client_ca = \"{}\" }}\n",
+        "tls = {{ cert = \"{}\", key = \"{}\"{ca} }}\n",
         d.join("server.pem").display(),
-        d.join("server.key").display(),
-        d.join("ca.pem").display()
+        d.join("server.key").display()
     );
-    // start_with_client waits for /healthz over HTTPS with the broker's certificate.
-    let s = start_with_client(
-        dir,
-        &tls,
-        FILE_AUTH,
-        &[],
-        https_client(&pki.ca, Some(&pki.client)),
-        "https",
-    );
+    start_with_client(dir, &tls, FILE_AUTH, &[], client, "https")
+}
+
+/// rmqtt's auth for "fleet" with `password`: the answer's body.
+fn rmqtt_auth(s: &Server, password: &str) -> String {
     let r = s.form(
         "/rmqtt/auth",
         &[
             ("clientid", "dev-1"),
             ("username", "fleet"),
-            ("password", "fleet-secret"),
+            ("password", password),
         ],
     );
-    assert_eq!((r.0, r.3.as_str()), (200, "allow"), "{r:?}");
-    let r = s.form(
-        "/rmqtt/auth",
-        &[
-            ("clientid", "dev-1"),
-            ("username", "fleet"),
-            ("password", "wrong"),
-        ],
-    );
-    assert_eq!((r.0, r.3.as_str()), (200, "deny"), "{r:?}");
+    assert_eq!(r.0, 200, "{r:?}");
+    r.3
+}
+
+#[test]
+fn mtls_requires_a_client_certificate_the_ca_signed() {
+    let pki = pki();
+    let s = start_tls(&pki, true, https_client(&pki.ca, Some(&pki.client)));
+    assert_eq!(rmqtt_auth(&s, "fleet-secret"), "allow");
+    assert_eq!(rmqtt_auth(&s, "wrong"), "deny");
 
     // Refused at the handshake: no certificate, one another CA signed; and plain HTTP.
     let refused = |client: reqwest::Client, url: String| {
@@ -918,32 +917,8 @@ fn mtls_requires_a_client_certificate_the_ca_signed() {
 #[test]
 fn tls_without_client_ca_serves_https_to_any_client() {
     let pki = pki();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("server.pem"), &pki.server_cert).unwrap();
-    std::fs::write(d.join("server.key"), &pki.server_key).unwrap();
-    let tls = format!(
-        "tls = {{ cert = \"{}\", key = \"{}\" }}\n",
-        d.join("server.pem").display(),
-        d.join("server.key").display(),
-    );
-    let s = start_with_client(
-        dir,
-        &tls,
-        FILE_AUTH,
-        &[],
-        https_client(&pki.ca, None),
-        "https",
-    );
-    let r = s.form(
-        "/rmqtt/auth",
-        &[
-            ("clientid", "dev-1"),
-            ("username", "fleet"),
-            ("password", "fleet-secret"),
-        ],
-    );
-    assert_eq!((r.0, r.3.as_str()), (200, "allow"), "{r:?}");
+    let s = start_tls(&pki, false, https_client(&pki.ca, None));
+    assert_eq!(rmqtt_auth(&s, "fleet-secret"), "allow");
 }
 
 #[test]
