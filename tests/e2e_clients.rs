@@ -80,11 +80,7 @@ fn paho(port: u16, version: &str, client_id: &str, user: &str, pass: &str) -> (b
         .args([script, &port.to_string(), version, client_id, user, pass])
         .output()
         .expect("run the test Python");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     (out.status.success() && text.contains("admitted"), text)
 }
 

@@ -11,19 +11,6 @@ use common::*;
 const ORIGIN_A: &str =
     r#"{"Username":"a","Secret":"pw-a","IdentityType":"USER","SignMode":"ORIGIN"}"#;
 
-/// Writes `mqid.toml` (a test `[broker]` and `auth_toml`) into `dir`; returns its path.
-fn write_config(dir: &Path, auth_toml: &str) -> PathBuf {
-    let config = dir.join("mqid.toml");
-    std::fs::write(
-        &config,
-        format!("{}\n{auth_toml}", broker_toml(free_port(), free_port())),
-    )
-    .unwrap();
-    config
-}
-
-const FILE_AUTH: &str = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\n";
-
 /// `mqid check` against `config`.
 fn check(config: &Path, username: &str, client_id: &str, password: &str) -> Output {
     mqid()
@@ -34,10 +21,6 @@ fn check(config: &Path, username: &str, client_id: &str, password: &str) -> Outp
         .env("MQID_PASSWORD", password)
         .output()
         .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Issue 12, item 5: a bad record's message is printed once, not once per error in the chain.
@@ -70,11 +53,9 @@ fn now_secs() -> u64 {
 /// `[auth]` on the OpenAPI source (an endpoint nothing answers on) with a snapshot, and `extra`
 /// lines in `[auth.openapi]`.
 fn openapi_auth(extra: &str) -> String {
-    format!(
-        "[auth]\nsource = \"openapi\"\n[auth.openapi]\nendpoint = \"http://127.0.0.1:{}\"\n\
-         region_id = \"cn-hangzhou\"\ninstance_id = \"mqtt-local\"\nsnapshot = \"snapshot.json\"\n\
-         {extra}\n",
-        free_port()
+    openapi_auth_toml(
+        &format!("http://127.0.0.1:{}", free_port()),
+        &format!("snapshot = \"snapshot.json\"\n{extra}"),
     )
 }
 
@@ -191,10 +172,12 @@ fn cloud(dir: &Path, identities: &str) -> common::cloud::Cloud {
 /// `mqid serve` on the OpenAPI source at `endpoint`, snapshot `snapshot.json`, `extra` lines in
 /// `[auth.openapi]`.
 fn serve_openapi(dir: tempfile::TempDir, endpoint: &str, extra: &str) -> Broker {
-    let auth = format!(
-        "[auth]\nsource = \"openapi\"\n[auth.openapi]\nendpoint = \"{endpoint}\"\n\
-         region_id = \"cn-hangzhou\"\ninstance_id = \"mqtt-local\"\nsnapshot = \"snapshot.json\"\n\
-         refresh_secs = 1\nmax_requests_per_sec = 50\nrequest_timeout_secs = 2\n{extra}\n"
+    let auth = openapi_auth_toml(
+        endpoint,
+        &format!(
+            "snapshot = \"snapshot.json\"\nrefresh_secs = 1\nmax_requests_per_sec = 50\n\
+             request_timeout_secs = 2\n{extra}"
+        ),
     );
     Broker::start_with(
         dir,
@@ -349,13 +332,7 @@ fn an_empty_or_gutted_identities_file_is_refused() {
 
     // start-up: an empty file stops it, naming the setting
     std::fs::write(&path, "[]").unwrap();
-    let config = write_config(dir.path(), FILE_AUTH);
-    let out = mqid()
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = serve_to_the_end(&write_config(dir.path(), FILE_AUTH));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("allow_empty"), "{err}");
@@ -520,17 +497,7 @@ fn sigterm_and_sigint_stop_cleanly() {
 /// benchmark, here only that both configurations moved messages.
 #[test]
 fn logging_bench_smoke() {
-    let out = mqid_dev_tools()
-        .args(["bench", "logging", "--quick", "--json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let report = bench_json(&["logging", "--quick"]);
     assert_eq!(report["payload"], 64);
     for key in ["default_median", "off_median", "ratio"] {
         let v = report[key].as_f64().unwrap();

@@ -17,12 +17,7 @@ fn mosquitto_pub(port: u16, version: &str, user: &str, pass: &str) -> (i32, Stri
         .args(["-i", "m-1", "-u", user, "-P", pass, "-t", "t/x", "-m", "hi"])
         .output()
         .expect("mosquitto_pub (./scripts/test installs it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    (out.status.code().unwrap_or(-1), output_text(&out))
 }
 
 /// mosquitto's own texts for the CONNACK codes (3.1.1: 4; 5: 0x86), instead of rumqttd's
@@ -48,13 +43,14 @@ fn mosquitto_pub_reports_the_refusal_reason() {
 
 #[test]
 fn paho_reports_the_refusal_reason() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/paho_connect.py");
+    let script = mqid_test_support::python::script("paho_connect.py");
     let broker = Broker::with_file(IDS);
     for (port, version) in [(broker.v4, "3"), (broker.v5, "5")] {
-        let out = Command::new("python3")
-            .args([script, &port.to_string(), version, "p-1", "plain", "wrong"])
+        let out = Command::new(test_python())
+            .arg(&script)
+            .args([&port.to_string(), version, "p-1", "plain", "wrong"])
             .output()
-            .expect("python3 (./scripts/test installs paho-mqtt)");
+            .expect("run the test Python");
         let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
         assert!(
             text.contains("refused") && text.contains("bad user name or password"),
@@ -70,17 +66,12 @@ fn serve_fails(broker_extra: &str, v4: u16) -> String {
     std::fs::write(
         &config,
         format!(
-            "{}{broker_extra}\n[auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
+            "{}{broker_extra}\n{FILE_AUTH}",
             broker_toml(v4, free_port())
         ),
     )
     .unwrap();
-    let out = mqid()
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = serve_to_the_end(&config);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "mqid serve started: {err}");
     assert!(!err.contains("mqid ready"), "{err}");
@@ -239,11 +230,7 @@ fn topic_permissions_on_the_wire_with_mosquitto() {
             .args(args)
             .output()
             .expect("mosquitto clients (./scripts/test installs them)");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        output_text(&out)
     };
     let out = run("mosquitto_sub", &["-i", "s-1", "-t", "other/x", "-W", "3"]);
     assert!(

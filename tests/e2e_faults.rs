@@ -43,20 +43,14 @@ fn write_cloud(dir: &Path, step: usize) {
 }
 
 fn start_broker(dir: tempfile::TempDir, endpoint: &str) -> Broker {
-    let auth = format!(
-        r#"[auth]
-source = "openapi"
-[auth.openapi]
-endpoint = "{endpoint}"
-region_id = "cn-hangzhou"
-instance_id = "mqtt-local"
-page_size = 2
+    let auth = openapi_auth_toml(
+        endpoint,
+        r#"page_size = 2
 refresh_secs = 1
 max_requests_per_sec = 50
 request_timeout_secs = 1
 max_retries_per_pass = 1
-snapshot = "state/snapshot.json"
-"#
+snapshot = "state/snapshot.json""#,
     );
     Broker::start_with(
         dir,
@@ -191,6 +185,17 @@ fn setup() -> (Cloud, Broker) {
     (cloud, broker)
 }
 
+/// [`scenario`] for each (fault, what the log says), as steps 1, 2, ...
+fn scenarios<'a>(
+    b: &Broker,
+    cloud: &Cloud,
+    cases: impl IntoIterator<Item = (Faults, &'a [&'a str])>,
+) {
+    for (step, (fault, expect)) in cases.into_iter().enumerate() {
+        scenario(b, cloud, step + 1, fault, expect);
+    }
+}
+
 fn assert_no_panic(b: &Broker) {
     let log = b.log();
     assert!(!log.contains("panicked"), "{log}");
@@ -221,9 +226,7 @@ fn pages_that_cannot_be_trusted_fail_the_pass_whole() {
             &["page 2", "NextToken repeats the one page 1 returned"],
         ),
     ];
-    for (step, (fault, expect)) in cases.into_iter().enumerate() {
-        scenario(&b, &cloud, step + 1, fault, expect);
-    }
+    scenarios(&b, &cloud, cases);
     assert_no_panic(&b);
 }
 
@@ -231,35 +234,26 @@ fn pages_that_cannot_be_trusted_fail_the_pass_whole() {
 fn broken_transfers_are_retried_then_the_pass_is_abandoned() {
     let (cloud, b) = setup();
     let retried = "gave up after 1 retries in this pass";
-    scenario(
-        &b,
-        &cloud,
-        1,
-        answer(AnswerFault::Truncated, true),
-        &["page 2", retried, "the response body broke off"],
-    );
-    scenario(
-        &b,
-        &cloud,
-        2,
-        answer(AnswerFault::Stall, false),
-        &["page 1", retried, "timed out"],
-    );
-    scenario(
-        &b,
-        &cloud,
-        3,
-        answer(AnswerFault::Reset, false),
-        &["page 1", retried, "reset"],
-    );
-    // 50 MiB streamed: read up to the 16 MiB bound, never buffered whole
-    scenario(
-        &b,
-        &cloud,
-        4,
-        answer(AnswerFault::Huge, false),
-        &["page 1", "larger than 16777216 bytes"],
-    );
+    let cases: [(Faults, &[&str]); 4] = [
+        (
+            answer(AnswerFault::Truncated, true),
+            &["page 2", retried, "the response body broke off"],
+        ),
+        (
+            answer(AnswerFault::Stall, false),
+            &["page 1", retried, "timed out"],
+        ),
+        (
+            answer(AnswerFault::Reset, false),
+            &["page 1", retried, "reset"],
+        ),
+        // 50 MiB streamed: read up to the 16 MiB bound, never buffered whole
+        (
+            answer(AnswerFault::Huge, false),
+            &["page 1", "larger than 16777216 bytes"],
+        ),
+    ];
+    scenarios(&b, &cloud, cases);
     let rss = rss_kib(b.child.id()).expect("broker RSS");
     assert!(
         rss < 200 * 1024,
@@ -272,35 +266,29 @@ fn broken_transfers_are_retried_then_the_pass_is_abandoned() {
 fn clock_and_credential_errors_say_what_to_fix() {
     let (cloud, b) = setup();
     let fatal = "will keep failing until this is fixed";
-    scenario(
-        &b,
-        &cloud,
-        1,
-        answer(AnswerFault::ClockSkew, false),
-        &[fatal, "InvalidTimeStamp.Expired", "clock skew", "NTP"],
-    );
-    scenario(
-        &b,
-        &cloud,
-        2,
-        answer(AnswerFault::AccessKeyNotFound, false),
-        &[
-            fatal,
-            "InvalidAccessKeyId.NotFound",
-            "check ALIBABA_CLOUD_ACCESS_KEY_ID",
-        ],
-    );
-    scenario(
-        &b,
-        &cloud,
-        3,
-        answer(AnswerFault::TokenExpired, false),
-        &[
-            fatal,
-            "InvalidSecurityToken.Expired",
-            "check ALIBABA_CLOUD_SECURITY_TOKEN",
-        ],
-    );
+    let cases: [(Faults, &[&str]); 3] = [
+        (
+            answer(AnswerFault::ClockSkew, false),
+            &[fatal, "InvalidTimeStamp.Expired", "clock skew", "NTP"],
+        ),
+        (
+            answer(AnswerFault::AccessKeyNotFound, false),
+            &[
+                fatal,
+                "InvalidAccessKeyId.NotFound",
+                "check ALIBABA_CLOUD_ACCESS_KEY_ID",
+            ],
+        ),
+        (
+            answer(AnswerFault::TokenExpired, false),
+            &[
+                fatal,
+                "InvalidSecurityToken.Expired",
+                "check ALIBABA_CLOUD_SECURITY_TOKEN",
+            ],
+        ),
+    ];
+    scenarios(&b, &cloud, cases);
     let log = b.log();
     assert!(!log.contains(AK_SECRET), "{log}");
     assert_no_panic(&b);

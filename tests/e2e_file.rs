@@ -207,21 +207,7 @@ fn a_bad_file_at_start_up_is_a_clear_error() {
         r#"[{"Username":"x","Secret":"y","IdentityType":"CLIENT","SignMode":"ORIGIN"}]"#,
     )
     .unwrap();
-    let config = dir.path().join("mqid.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n[auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
-            broker_toml(free_port(), free_port())
-        ),
-    )
-    .unwrap();
-    let out = mqid()
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = serve_to_the_end(&write_config(dir.path(), FILE_AUTH));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("identities.json"), "{err}");
@@ -240,15 +226,7 @@ fn sign_and_check_commands() {
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("identities.json"), identities()).unwrap();
-    let config = dir.path().join("mqid.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n[auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
-            broker_toml(free_port(), free_port())
-        ),
-    )
-    .unwrap();
+    let config = write_config(dir.path(), FILE_AUTH);
     let check = |c: &str, u: &str, p: &str| {
         mqid()
             .arg("check")

@@ -40,12 +40,17 @@ impl Drop for Server {
     }
 }
 
-const FILE_AUTH: &str = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\n\
+const FILE_AND_RULES_AUTH: &str = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\n\
     watch_interval_ms = 50\n[auth.permissions]\nfile = \"rules.json\"\n";
 
 /// `[http]` table body (without `listen`), environment; the file source.
 fn start(http_extra: &str, env: &[(&str, &str)]) -> Server {
-    start_in(tempfile::tempdir().unwrap(), http_extra, FILE_AUTH, env)
+    start_in(
+        tempfile::tempdir().unwrap(),
+        http_extra,
+        FILE_AND_RULES_AUTH,
+        env,
+    )
 }
 
 /// In `dir`, with `auth` as the `[auth]` table (the limiter's cooldown added).
@@ -74,13 +79,23 @@ fn start_with_client(
         ),
     )
     .unwrap();
+    // Debug level: the password check below covers every line mqid can write.
+    let env = [&[("RUST_LOG", "debug")][..], env].concat();
+    let mut s = serve_http(dir, port, &env);
+    s.client = client;
+    s.scheme = scheme;
+    eventually(10, "/healthz answers 200", || s.get("/healthz").0 == 200);
+    s
+}
+
+/// `mqid serve` on `dir/mqid.toml` (`MQID_HTTP_TOKEN` unset, then `env`), its log in
+/// `dir/mqid.log`; once its HTTP port accepts connections.
+fn serve_http(dir: tempfile::TempDir, port: u16, env: &[(&str, &str)]) -> Server {
     let log = dir.path().join("mqid.log");
     let mut cmd = mqid();
     cmd.arg("serve")
         .arg("--config")
-        .arg(&config)
-        // Debug level: the password check below covers every line mqid can write.
-        .env("RUST_LOG", "debug")
+        .arg(dir.path().join("mqid.toml"))
         .env_remove("MQID_HTTP_TOKEN")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
@@ -89,15 +104,13 @@ fn start_with_client(
     }
     let mut child = cmd.spawn().expect("spawn mqid serve");
     wait_for_port(port, &mut child, &log);
-    let s = Server {
+    Server {
         port,
         child,
         dir,
-        client,
-        scheme,
-    };
-    eventually(10, "/healthz answers 200", || s.get("/healthz").0 == 200);
-    s
+        client: reqwest::Client::new(),
+        scheme: "http",
+    }
 }
 
 /// (status, content type, X-Mqid-Reason, body)
@@ -184,6 +197,18 @@ fn emqx_result(r: &Reply) -> String {
     body_json(r)["result"].as_str().unwrap().to_owned()
 }
 
+/// Asserts that EMQX's authn request (client id, username, password) is denied, with mqid's
+/// `reason`.
+#[track_caller]
+fn assert_emqx_denies(s: &Server, (c, u, p): (&str, &str, &str), reason: &str) {
+    let r = emqx_authn(s, c, u, p);
+    assert_eq!(
+        (emqx_result(&r).as_str(), r.2.as_str()),
+        ("deny", reason),
+        "{r:?}"
+    );
+}
+
 #[test]
 fn emqx_5_authn_and_authz() {
     let s = start("", &[]);
@@ -197,16 +222,8 @@ fn emqx_5_authn_and_authz() {
         emqx_result(&emqx_authn(&s, "dev-9", "fleet", "dev9-secret")),
         "allow"
     );
-    let r = emqx_authn(&s, "dev-9", "fleet", "fleet-secret");
-    assert_eq!(
-        (emqx_result(&r).as_str(), r.2.as_str()),
-        ("deny", "bad_password")
-    );
-    let r = emqx_authn(&s, "dev-1", "nobody", "x");
-    assert_eq!(
-        (emqx_result(&r).as_str(), r.2.as_str()),
-        ("deny", "unknown_identity")
-    );
+    assert_emqx_denies(&s, ("dev-9", "fleet", "fleet-secret"), "bad_password");
+    assert_emqx_denies(&s, ("dev-1", "nobody", "x"), "unknown_identity");
     // A request mqid cannot read is denied (EMQX reads a 4xx as "ignore"), and says why.
     let r = s.json(
         "/emqx/authn",
@@ -452,11 +469,7 @@ fn limiter_is_per_username_and_client_id_across_contracts() {
         );
     }
     // The pair cools down, whatever the password and whichever contract asks ...
-    let r = emqx_authn(&s, "dev-2", "fleet", "fleet-secret");
-    assert_eq!(
-        (emqx_result(&r).as_str(), r.2.as_str()),
-        ("deny", "rate_limited")
-    );
+    assert_emqx_denies(&s, ("dev-2", "fleet", "fleet-secret"), "rate_limited");
     let r = s.form(
         "/rmqtt/auth",
         &[
@@ -724,7 +737,7 @@ fn broker_and_http_together() {
     let mut s = start_in(
         tempfile::tempdir().unwrap(),
         &broker_toml(v4, v5),
-        FILE_AUTH,
+        FILE_AND_RULES_AUTH,
         &[],
     );
     let log = s.dir.path().join("mqid.log");
@@ -753,39 +766,22 @@ fn healthz_is_503_and_everything_refused_before_an_index_is_in_force() {
     std::fs::write(
         &config,
         format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n[auth]\nsource = \"openapi\"\n\
-             [auth.openapi]\nendpoint = \"{endpoint}\"\nregion_id = \"r\"\ninstance_id = \"i\"\n\
-             request_timeout_secs = 30\n"
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n{}",
+            openapi_auth_toml(&endpoint, "request_timeout_secs = 30")
         ),
     )
     .unwrap();
-    let log = dir.path().join("mqid.log");
-    let mut child = mqid()
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tHealthzKeyId")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "healthz-key-secret")
-        .env_remove("MQID_HTTP_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, &mut child, &log);
-    let s = Server {
-        port,
-        child,
+    let s = serve_http(
         dir,
-        client: reqwest::Client::new(),
-        scheme: "http",
-    };
+        port,
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tHealthzKeyId"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "healthz-key-secret"),
+        ],
+    );
     let r = s.get("/healthz");
     assert_eq!((r.0, r.2.as_str()), (503, "not_ready"), "{r:?}");
-    let r = emqx_authn(&s, "dev-1", "fleet", "fleet-secret");
-    assert_eq!(
-        (emqx_result(&r).as_str(), r.2.as_str()),
-        ("deny", "not_ready")
-    );
+    assert_emqx_denies(&s, ("dev-1", "fleet", "fleet-secret"), "not_ready");
     let r = s.form(
         "/rmqtt/acl",
         &[("access", "2"), ("clientid", "c"), ("topic", "t")],
@@ -868,7 +864,7 @@ fn start_tls(pki: &Pki, client_ca: bool, client: reqwest::Client) -> Server {
         d.join("server.pem").display(),
         d.join("server.key").display()
     );
-    start_with_client(dir, &tls, FILE_AUTH, &[], client, "https")
+    start_with_client(dir, &tls, FILE_AND_RULES_AUTH, &[], client, "https")
 }
 
 /// rmqtt's auth for "fleet" with `password`: the answer's body.

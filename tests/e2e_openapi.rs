@@ -45,19 +45,16 @@ fn write_blacklist(dir: &Path, client_ids: &[&str]) {
 }
 
 fn auth_toml(endpoint: &str, extra: &str) -> String {
-    format!(
-        r#"[auth]
-source = "openapi"
-[auth.openapi]
-endpoint = "{endpoint}"
-region_id = "cn-hangzhou"
-instance_id = "mqtt-local"
-page_size = 2
+    openapi_auth_toml(
+        endpoint,
+        &format!(
+            r#"page_size = 2
 refresh_secs = 1
 max_requests_per_sec = 50
 request_timeout_secs = 2
 snapshot = "state/snapshot.json"
 {extra}"#
+        ),
     )
 }
 
@@ -77,6 +74,13 @@ fn start_broker_with(dir: tempfile::TempDir, endpoint: &str, secret: &str, extra
     )
 }
 
+/// The emulator on `dir`'s `cloud-*.json`, written with these identities and blacklist.
+fn start_cloud(dir: &Path, ids: &[&str], blacklist: &[&str]) -> Cloud {
+    write_ids(dir, ids);
+    write_blacklist(dir, blacklist);
+    Cloud::start(dir, AK_ID, AK_SECRET)
+}
+
 fn ok(b: &Broker, client_id: &str, user: &str, pass: &str) -> bool {
     connect(b.v4, Proto::V4, client_id, Some((user, pass))).admitted()
 }
@@ -84,9 +88,7 @@ fn ok(b: &Broker, client_id: &str, user: &str, pass: &str) -> bool {
 #[test]
 fn the_index_follows_the_cloud() {
     let dir = tempfile::tempdir().unwrap();
-    write_ids(dir.path(), &[A, B, C]);
-    write_blacklist(dir.path(), &[]);
-    let cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
+    let cloud = start_cloud(dir.path(), &[A, B, C], &[]);
     let endpoint = format!("http://{}", cloud.addr);
     let broker = start_broker(dir, &endpoint, AK_SECRET);
     let d = broker.dir.path().to_owned();
@@ -127,9 +129,7 @@ fn the_index_follows_the_cloud() {
 #[test]
 fn converges_under_throttling_and_503s() {
     let dir = tempfile::tempdir().unwrap();
-    write_ids(dir.path(), &[A, B, C]);
-    write_blacklist(dir.path(), &[]);
-    let cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
+    let cloud = start_cloud(dir.path(), &[A, B, C], &[]);
     let broker = start_broker(dir, &format!("http://{}", cloud.addr), AK_SECRET);
     let d = broker.dir.path().to_owned();
     assert!(ok(&broker, "a-1", "alpha", "alpha-secret"));
@@ -157,9 +157,7 @@ fn converges_under_throttling_and_503s() {
 #[test]
 fn keeps_the_last_good_index_and_restarts_from_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    write_ids(dir.path(), &[A, B]);
-    write_blacklist(dir.path(), &["bad-1"]);
-    let mut cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
+    let mut cloud = start_cloud(dir.path(), &[A, B], &["bad-1"]);
     let endpoint = format!("http://{}", cloud.addr);
     // few retries per pass, so that a pass against a stopped API fails within the test's time
     let few = "max_retries_per_pass = 2\n";
@@ -203,9 +201,7 @@ fn keeps_the_last_good_index_and_restarts_from_the_snapshot() {
 #[test]
 fn wrong_credentials_stop_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    write_ids(dir.path(), &[A]);
-    write_blacklist(dir.path(), &[]);
-    let cloud = Cloud::start(dir.path(), AK_ID, AK_SECRET);
+    let cloud = start_cloud(dir.path(), &[A], &[]);
     let config = dir.path().join("mqid.toml");
     std::fs::write(
         &config,
@@ -248,39 +244,14 @@ fn sync_command_against_the_emulator_command() {
     let dir = tempfile::tempdir().unwrap();
     write_ids(dir.path(), &[A, B, C, D, E]);
     write_blacklist(dir.path(), &["x-1"]);
-    let port = free_port();
-    let log = dir.path().join("emulator.log");
-    let mut emu = mqid_dev_tools()
-        .args(["openapi-emulator", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--identities")
-        .arg(dir.path().join("cloud-identities.json"))
-        .arg("--blacklist")
-        .arg(dir.path().join("cloud-blacklist.json"))
-        .args(["--access-key-id", AK_ID, "--access-key-secret", AK_SECRET])
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, &mut emu, &log);
-    let config = dir.path().join("mqid.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{}\n{}",
-            broker_toml(free_port(), free_port()),
-            auth_toml(&format!("http://127.0.0.1:{port}"), "signature = \"v1\"\n")
-        ),
-    )
-    .unwrap();
+    let (mut emu, endpoint) = emulator_process(
+        dir.path(),
+        (AK_ID, AK_SECRET),
+        &[("--blacklist", "cloud-blacklist.json")],
+    );
+    let config = write_config(dir.path(), &auth_toml(&endpoint, "signature = \"v1\"\n"));
     let out_file = dir.path().join("pulled.json");
-    let out = mqid()
-        .args(["sync", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out_file)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", AK_SECRET)
-        .output()
-        .unwrap();
+    let out = sync_command(&config, &[("--out", &out_file)], (AK_ID, AK_SECRET));
     let _ = emu.kill();
     let _ = emu.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -301,17 +272,7 @@ fn sync_command_against_the_emulator_command() {
 /// figures are for the benchmark, here only the counts are checked.
 #[test]
 fn refresh_bench_smoke() {
-    let out = mqid_dev_tools()
-        .args(["bench", "refresh", "--identities", "500", "--json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let report = bench_json(&["refresh", "--identities", "500"]);
     assert_eq!(report["identities"], 500);
     assert_eq!(
         report["requests"], 7,

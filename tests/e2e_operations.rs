@@ -240,22 +240,18 @@ fn a_stale_index_is_refused_under_on_stale_refuse_until_a_pass_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let mut cloud = write_cloud(dir.path());
     let prom = free_port();
-    let auth = format!(
-        r#"[auth]
-source = "openapi"
-[auth.openapi]
-endpoint = "http://{}"
-region_id = "cn-hangzhou"
-instance_id = "mqtt-local"
-refresh_secs = 1
+    let auth = openapi_auth_toml(
+        &format!("http://{}", cloud.addr),
+        &format!(
+            r#"refresh_secs = 1
 request_timeout_secs = 1
 max_retries_per_pass = 1
 snapshot = "state/snapshot.json"
 max_staleness_secs = 5
 on_stale = "refuse"
 {}"#,
-        cloud.addr,
-        prometheus_toml(prom)
+            prometheus_toml(prom)
+        ),
     );
     let broker = Broker::start_with(
         dir,
@@ -339,21 +335,16 @@ fn an_old_snapshot_counts_towards_staleness_at_start_up() {
     )
     .unwrap();
     let auth = |policy: &str| {
-        format!(
-            r#"[auth]
-source = "openapi"
-[auth.openapi]
-endpoint = "http://{}"
-region_id = "cn-hangzhou"
-instance_id = "mqtt-local"
-refresh_secs = 2
+        openapi_auth_toml(
+            &format!("http://{}", cloud.addr),
+            &format!(
+                r#"refresh_secs = 2
 request_timeout_secs = 1
 max_retries_per_pass = 1
 snapshot = "state/snapshot.json"
 max_staleness_secs = 3600
-on_stale = "{policy}"
-"#,
-            cloud.addr
+on_stale = "{policy}""#
+            ),
         )
     };
     let env = [

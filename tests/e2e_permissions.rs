@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use common::cloud::Cloud;
@@ -143,16 +143,6 @@ const CASES: &[(&str, &str, &str, &str, i32, &str)] = &[
     ),
 ];
 
-fn write_config(dir: &Path, auth: &str) -> PathBuf {
-    let config = dir.join("mqid.toml");
-    std::fs::write(
-        &config,
-        format!("{}\n{auth}", broker_toml(free_port(), free_port())),
-    )
-    .unwrap();
-    config
-}
-
 /// `mqid check` as a process, without a password anywhere (not even in the environment).
 fn check(config: &Path, user: &str, client: &str, flag: &str, topic: &str) -> Output {
     mqid()
@@ -165,14 +155,6 @@ fn check(config: &Path, user: &str, client: &str, flag: &str, topic: &str) -> Ou
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", AK_SECRET)
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Runs every case of [`CASES`] against `config`; `origin` is part of every line.
@@ -283,17 +265,14 @@ fn file_source_without_rules_enforces_nothing_and_a_bad_rules_file_is_named() {
 }
 
 fn openapi_auth(endpoint: &str, extra: &str) -> String {
-    format!(
-        r#"[auth]
-source = "openapi"
-[auth.openapi]
-endpoint = "{endpoint}"
-region_id = "cn-hangzhou"
-instance_id = "mqtt-local"
-page_size = 2
+    openapi_auth_toml(
+        endpoint,
+        &format!(
+            r#"page_size = 2
 max_requests_per_sec = 50
 request_timeout_secs = 5
 {extra}"#
+        ),
     )
 }
 
@@ -303,16 +282,10 @@ fn write_cloud(dir: &Path, rules: &str) {
     std::fs::write(dir.join("cloud-permissions.json"), rules).unwrap();
 }
 
-fn sync(config: &Path, args: &[&Path]) -> Output {
-    let mut cmd = mqid();
-    cmd.arg("sync").arg("--config").arg(config);
-    for pair in args.chunks(2) {
-        cmd.arg(pair[0]).arg(pair[1]);
-    }
-    cmd.env("ALIBABA_CLOUD_ACCESS_KEY_ID", AK_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", AK_SECRET)
-        .output()
-        .unwrap()
+/// `mqid sync --out ids_out --permissions-out rules_out`.
+fn sync_out(config: &Path, ids_out: &Path, rules_out: &Path) -> Output {
+    let args = [("--out", ids_out), ("--permissions-out", rules_out)];
+    sync_command(config, &args, (AK_ID, AK_SECRET))
 }
 
 #[test]
@@ -347,15 +320,7 @@ fn openapi_source_pages_the_rules_and_sync_writes_them() {
     // sync --out --permissions-out: both files in the file source's format, private.
     let ids_out = dir.path().join("out/ids.json");
     let rules_out = dir.path().join("out/rules.json");
-    let o = sync(
-        &config,
-        &[
-            Path::new("--out"),
-            &ids_out,
-            Path::new("--permissions-out"),
-            &rules_out,
-        ],
-    );
+    let o = sync_out(&config, &ids_out, &rules_out);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).contains("5 topic rules (1 skipped)"),
@@ -394,7 +359,7 @@ fn openapi_source_pages_the_rules_and_sync_writes_them() {
         dir.path(),
         &openapi_auth(&cloud.endpoint(), "snapshot = \"state/snapshot.json\"\n"),
     );
-    let o = sync(&config, &[]);
+    let o = sync_command(&config, &[], (AK_ID, AK_SECRET));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     std::fs::write(dir.path().join("cloud-permissions.json"), "[]").unwrap();
     let before = cloud.requests();
@@ -420,7 +385,7 @@ fn openapi_source_pages_the_rules_and_sync_writes_them() {
         stderr(&o)
     );
     // The next pass brings the cloud's rules, now none at all: everything is refused.
-    let o = sync(&config, &[]);
+    let o = sync_command(&config, &[], (AK_ID, AK_SECRET));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let o = check(&config, "fleet", "dev-1", "--publish", "fleet/1/up");
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
@@ -440,15 +405,7 @@ fn openapi_permissions_off_reads_and_enforces_no_rules() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("not enforced"), "{}", stdout(&o));
     let rules_out = dir.path().join("rules.json");
-    let o = sync(
-        &config,
-        &[
-            Path::new("--out"),
-            &dir.path().join("ids.json"),
-            Path::new("--permissions-out"),
-            &rules_out,
-        ],
-    );
+    let o = sync_out(&config, &dir.path().join("ids.json"), &rules_out);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(stderr(&o).contains("permissions = false"), "{}", stderr(&o));
     assert!(!rules_out.exists());
@@ -460,33 +417,14 @@ fn openapi_permissions_off_reads_and_enforces_no_rules() {
 fn emulator_command_serves_the_rules_file() {
     let dir = tempfile::tempdir().unwrap();
     write_cloud(dir.path(), RULES);
-    let port = free_port();
-    let log = dir.path().join("emulator.log");
-    let mut emu = mqid()
-        .args(["openapi-emulator", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--identities")
-        .arg(dir.path().join("cloud-identities.json"))
-        .arg("--permissions")
-        .arg(dir.path().join("cloud-permissions.json"))
-        .args(["--access-key-id", AK_ID, "--access-key-secret", AK_SECRET])
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, &mut emu, &log);
-    let config = write_config(
+    let (mut emu, endpoint) = emulator_process(
         dir.path(),
-        &openapi_auth(&format!("http://127.0.0.1:{port}"), "signature = \"v1\"\n"),
+        (AK_ID, AK_SECRET),
+        &[("--permissions", "cloud-permissions.json")],
     );
+    let config = write_config(dir.path(), &openapi_auth(&endpoint, "signature = \"v1\"\n"));
     let rules_out = dir.path().join("rules.json");
-    let o = sync(
-        &config,
-        &[
-            Path::new("--out"),
-            &dir.path().join("ids.json"),
-            Path::new("--permissions-out"),
-            &rules_out,
-        ],
-    );
+    let o = sync_out(&config, &dir.path().join("ids.json"), &rules_out);
     let _ = emu.kill();
     let _ = emu.wait();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -495,7 +433,7 @@ fn emulator_command_serves_the_rules_file() {
         serde_json::from_slice(&std::fs::read(&rules_out).unwrap()).unwrap();
     assert_eq!(got.len(), 5);
     assert!(
-        std::fs::read_to_string(&log)
+        std::fs::read_to_string(dir.path().join("emulator.log"))
             .unwrap()
             .contains("cloud-permissions.json"),
         "the emulator names the rules file it serves"

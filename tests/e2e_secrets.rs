@@ -61,20 +61,16 @@ fn no_secret_or_password_in_any_output() {
     let endpoint = emu.endpoint();
 
     for signature in ["v3", "v1"] {
-        let auth = format!(
-            r#"[auth]
-source = "openapi"
-[auth.openapi]
-endpoint = "{endpoint}"
-region_id = "cn-hangzhou"
-instance_id = "mqtt-local"
-page_size = 1
+        let auth = openapi_auth_toml(
+            &endpoint,
+            &format!(
+                r#"page_size = 1
 refresh_secs = 1
 signature = "{signature}"
 max_requests_per_sec = 100
 max_retries_per_pass = 40
-snapshot = "snap.json"
-"#
+snapshot = "snap.json""#
+            ),
         );
         let d = tempfile::tempdir().unwrap();
         let env = [

@@ -145,3 +145,25 @@ fn rust_version_is_not_below_any_dependencys() {
         "the README does not state the minimum Rust version {ours}"
     );
 }
+
+/// Issue 10, item 5: the test-support crate is never in the production binary's dependencies.
+/// It is reached only through `mqid-bench`, behind the `dev-tools` feature (which the second
+/// `cargo tree` turns on, so that this check sees the crate when it is there).
+#[test]
+fn the_release_binary_takes_no_test_support() {
+    let tree = |features: &[&str]| {
+        let args = ["tree", "-p", "mqid", "-e", "normal", "--prefix", "none"];
+        common::cargo_offline(&[&args[..], features].concat())
+    };
+    let takes_it = |t: &str| t.lines().any(|l| l.starts_with("mqid-test-support "));
+    let release = tree(&[]);
+    assert!(
+        release.lines().any(|l| l.starts_with("mqid-core ")),
+        "{release}"
+    );
+    assert!(
+        !takes_it(&release),
+        "the release binary depends on it:\n{release}"
+    );
+    assert!(takes_it(&tree(&["--features", "dev-tools"])));
+}

@@ -6,16 +6,126 @@ mod mqtt;
 
 pub use mqtt::*;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use mqid_test_support::mqtt::{publish_qos0, RawConnect};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 pub fn mqid() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mqid"))
+}
+
+/// The `[broker]` part of a test config: one v4 and one v5 listener on the given ports.
+pub fn broker_toml(v4: u16, v5: u16) -> String {
+    mqid_test_support::config::broker_toml(&format!("127.0.0.1:{v4}"), &format!("127.0.0.1:{v5}"))
+}
+
+#[allow(unused_imports)] // each test binary uses a different part of the harness
+pub use mqid_test_support::config::openapi_auth_toml;
+
+/// An `[auth]` table on the file source, `identities.json` beside the config.
+pub const FILE_AUTH: &str = "[auth]\nsource = \"file\"\nfile = \"identities.json\"\n";
+
+/// Writes `mqid.toml` (a test `[broker]` on free ports, and `auth_toml`) into `dir`; returns its
+/// path.
+pub fn write_config(dir: &Path, auth_toml: &str) -> PathBuf {
+    let config = dir.join("mqid.toml");
+    std::fs::write(
+        &config,
+        format!("{}\n{auth_toml}", broker_toml(free_port(), free_port())),
+    )
+    .unwrap();
+    config
+}
+
+/// `mqid serve --config config`, run to its end (for configurations it must refuse).
+pub fn serve_to_the_end(config: &Path) -> Output {
+    mqid()
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+/// What a process wrote to stdout.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a process wrote to stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// What a process wrote to stdout, then what it wrote to stderr.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `mqid openapi-emulator` (dev-tools) as a process on a free port, with the AccessKey
+/// `access_key` (id, secret), serving `dir/cloud-identities.json` and the files `files` name
+/// (`("--blacklist", "cloud-blacklist.json")`, ...: flag, file in `dir`); once it listens.
+/// Returns the process (its log in `dir/emulator.log`) and its endpoint.
+pub fn emulator_process(
+    dir: &Path,
+    access_key: (&str, &str),
+    files: &[(&str, &str)],
+) -> (Child, String) {
+    let port = free_port();
+    let log = dir.join("emulator.log");
+    let mut cmd = mqid_dev_tools();
+    cmd.args(["openapi-emulator", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--identities")
+        .arg(dir.join("cloud-identities.json"));
+    for (flag, file) in files {
+        cmd.arg(flag).arg(dir.join(file));
+    }
+    let mut emu = cmd
+        .args(["--access-key-id", access_key.0])
+        .args(["--access-key-secret", access_key.1])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut emu, &log);
+    (emu, format!("http://127.0.0.1:{port}"))
+}
+
+/// `mqid sync --config config` with the (flag, path) pairs `args`, the AccessKey `access_key`
+/// (id, secret) in the environment.
+pub fn sync_command(config: &Path, args: &[(&str, &Path)], access_key: (&str, &str)) -> Output {
+    let mut cmd = mqid();
+    cmd.arg("sync").arg("--config").arg(config);
+    for (flag, path) in args {
+        cmd.arg(flag).arg(path);
+    }
+    cmd.env("ALIBABA_CLOUD_ACCESS_KEY_ID", access_key.0)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", access_key.1)
+        .output()
+        .unwrap()
+}
+
+/// `mqid bench <args> --json` (dev-tools): asserts that it succeeded, returns its report.
+pub fn bench_json(args: &[&str]) -> serde_json::Value {
+    let out = mqid_dev_tools()
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
 }
 
 /// A running `mqid serve`. Killed on drop.
@@ -30,31 +140,11 @@ pub struct Broker {
 impl Broker {
     /// Starts `mqid serve` with `auth_toml` as the `[auth]` table (paths relative to `dir`).
     pub fn start_with(dir: tempfile::TempDir, auth_toml: &str, env: &[(&str, &str)]) -> Broker {
-        let (v4, v5) = (free_port(), free_port());
-        let config = dir.path().join("mqid.toml");
-        std::fs::write(&config, format!("{}\n{auth_toml}", broker_toml(v4, v5))).unwrap();
-        let log = dir.path().join("mqid.log");
-        let mut cmd = mqid();
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn mqid serve");
-        wait_for_port(v4, &mut child, &log);
-        wait_for_port(v5, &mut child, &log);
-        wait_for_ready(&mut child, &log);
-        Broker {
-            dir,
-            v4,
-            v5,
-            child,
-            log,
-        }
+        Broker::start_with_command(dir, auth_toml, |cmd| {
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+        })
     }
 
     /// Starts `mqid serve` on the file source with `identities` (JSON text).
@@ -134,29 +224,6 @@ pub async fn publish_and_receive(port: u16, client_id: &str, creds: (&str, &str)
     assert_eq!(&got.payload[..], payload.as_bytes());
 }
 
-fn mqtt_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
-fn with_fixed_header(kind: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut out = vec![kind];
-    let mut len = body.len();
-    loop {
-        let mut b = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend(body);
-    out
-}
-
 /// MQTT 3.1.1 CONNECT (clean session, username + password) followed by a QoS 0 PUBLISH, as raw
 /// bytes written in one go: what a client that does not wait for CONNACK sends.
 pub fn raw_connect_then_publish(
@@ -166,44 +233,28 @@ pub fn raw_connect_then_publish(
     topic: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut c = Vec::new();
-    mqtt_str(&mut c, b"MQTT");
-    c.push(4); // protocol level 3.1.1
-    c.push(0b1100_0010); // username, password, clean session
-    c.extend_from_slice(&30u16.to_be_bytes());
-    mqtt_str(&mut c, client_id.as_bytes());
-    mqtt_str(&mut c, user.as_bytes());
-    mqtt_str(&mut c, pass.as_bytes());
-    let mut p = Vec::new();
-    mqtt_str(&mut p, topic.as_bytes());
-    p.extend_from_slice(payload);
-    let mut out = with_fixed_header(0x10, c);
-    out.extend(with_fixed_header(0x30, p));
+    let mut out = RawConnect {
+        v5: false,
+        client_id,
+        login: Some((user, pass)),
+        keep_alive: 30,
+        clean: true,
+        will: None,
+    }
+    .bytes();
+    out.extend(publish_qos0(topic, payload));
     out
 }
 
 /// Sends raw bytes and returns what the broker wrote back before closing (or before 3 s).
 pub fn raw_exchange(port: u16, bytes: &[u8]) -> (Vec<u8>, bool) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    s.write_all(bytes).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    let closed = loop {
-        match s.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-            Err(_) => break false, // timed out: still open
-        }
-    };
-    (got, closed)
+    let addr = (std::net::Ipv4Addr::LOCALHOST, port).into();
+    mqid_test_support::mqtt::exchange(addr, bytes, Duration::from_secs(3))
 }
 
 /// `cargo metadata` of this workspace, for the host platform only (what is built here; needs no
 /// network), resolved from the lock file.
 pub fn cargo_metadata() -> serde_json::Value {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = Command::new(rustc).arg("-vV").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout);
@@ -211,18 +262,32 @@ pub fn cargo_metadata() -> serde_json::Value {
         .lines()
         .find_map(|l| l.strip_prefix("host: "))
         .expect("rustc -vV names the host");
+    let out = cargo_offline(&[
+        "metadata",
+        "--format-version",
+        "1",
+        "--filter-platform",
+        host,
+    ]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// `cargo <args> --locked --offline` in this workspace (the cargo that runs the tests); its
+/// stdout. Panics with its stderr when it fails.
+pub fn cargo_offline(args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
-        .args(["--filter-platform", host])
+        .args(args)
+        .args(["--locked", "--offline"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "cargo metadata: {}",
+        "cargo {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    String::from_utf8(out.stdout).unwrap()
 }
 
 impl Broker {
@@ -259,24 +324,8 @@ impl Broker {
     }
 }
 
-/// The Python interpreter of the test peers (paho-mqtt, Alibaba's SDKs): `MQID_TEST_PYTHON`,
-/// which `./scripts/test` exports for the virtual environment it creates, else that virtual
-/// environment (`target/test-venv`) if a run of the script left one. Panics, saying what to do,
-/// when there is neither: the tests that need it never pass without having run it.
-pub fn test_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("MQID_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
-    assert!(
-        venv.exists(),
-        "MQID_TEST_PYTHON is not set and {} does not exist: run ./scripts/test, which creates \
-         that virtual environment with tests/python/requirements.txt (or set MQID_TEST_PYTHON to \
-         a Python that has them)",
-        venv.display()
-    );
-    venv
-}
+#[allow(unused_imports)]
+pub use mqid_test_support::python::test_python;
 
 /// `mqid` for the subcommands of the `dev-tools` feature (`openapi-emulator`, `bench`); panics,
 /// saying how to build them, when this `mqid` was built without it.

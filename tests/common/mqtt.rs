@@ -1,5 +1,5 @@
 //! The part of the test harness that needs no `mqid` binary of its own: free ports, waiting for
-//! a process, the `[broker]` config, real MQTT CONNECTs (rumqttc). Shared by the main
+//! a process, real MQTT CONNECTs (rumqttc). Shared by the main
 //! workspace's tests (through `common`) and the rmqtt cluster suite (`tests/cluster`, which
 //! includes this file by path).
 #![allow(dead_code)] // each test binary uses a different part of the harness
@@ -64,37 +64,6 @@ pub fn wait_for_secs(
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("no {what} after {secs} s");
-}
-
-/// The `[broker]` part of a test config: one v4 and one v5 listener on the given ports.
-pub fn broker_toml(v4: u16, v5: u16) -> String {
-    format!(
-        r#"[broker]
-id = 0
-[broker.router]
-max_connections = 1000
-max_outgoing_packet_count = 200
-max_segment_size = 1048576
-max_segment_count = 10
-[broker.v4.1]
-name = "v4-1"
-listen = "127.0.0.1:{v4}"
-next_connection_delay_ms = 0
-[broker.v4.1.connections]
-connection_timeout_ms = 5000
-max_payload_size = 20480
-max_inflight_count = 100
-dynamic_filters = true
-[broker.v5.1]
-name = "v5-1"
-listen = "127.0.0.1:{v5}"
-next_connection_delay_ms = 0
-[broker.v5.1.connections]
-connection_timeout_ms = 5000
-max_payload_size = 20480
-max_inflight_count = 100
-"#
-    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

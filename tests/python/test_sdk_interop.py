@@ -132,10 +132,26 @@ def tea_client(a, secret=None, signature_algorithm=None):
     return MqttClient(config)
 
 
-def tea_page_all(client, a, query):
+def page_all(fetch):
+    """Every page of a paged query, as (results, next token); fetch(token) answers one page
+    (its body, a dict)."""
     pages, token = [], ""
-    runtime = util_models.RuntimeOptions()
     while True:
+        body = fetch(token)
+        assert body.get("Success") is True and body.get("Code") == 200, body
+        data = body.get("Data") or {}
+        results = data.get("Results") or []
+        token = data.get("NextToken") or ""
+        pages.append((results, token))
+        if not token:
+            return pages
+        assert len(pages) < 10000, "paging does not end"
+
+
+def tea_page_all(client, a, query):
+    runtime = util_models.RuntimeOptions()
+
+    def fetch(token):
         if query == "identity":
             req = mqtt_models.QueryCustomAuthIdentityRequest(
                 instance_id=a.instance_id, size=a.size, next_token=token)
@@ -150,14 +166,9 @@ def tea_page_all(client, a, query):
             resp = client.query_custom_auth_connect_black_with_options(req, runtime)
         body = resp.body.to_map()
         assert resp.status_code == 200, body
-        assert body.get("Success") is True and body.get("Code") == 200, body
-        data = body.get("Data") or {}
-        results = data.get("Results") or []
-        token = data.get("NextToken") or ""
-        pages.append((results, token))
-        if not token:
-            return pages
-        assert len(pages) < 10000, "paging does not end"
+        return body
+
+    return page_all(fetch)
 
 
 def check_tea_v3_identities(a):
@@ -294,17 +305,9 @@ def core_request(a, action, method, token):
 
 
 def core_page_all(a, action, method):
-    client, pages, token = core_client(a), [], ""
-    while True:
-        body = json.loads(client.do_action_with_exception(core_request(a, action, method, token)))
-        assert body.get("Success") is True and body.get("Code") == 200, body
-        data = body.get("Data") or {}
-        results = data.get("Results") or []
-        token = data.get("NextToken") or ""
-        pages.append((results, token))
-        if not token:
-            return pages
-        assert len(pages) < 10000, "paging does not end"
+    client = core_client(a)
+    return page_all(lambda token: json.loads(
+        client.do_action_with_exception(core_request(a, action, method, token))))
 
 
 def check_core_v1_identities_get(a):

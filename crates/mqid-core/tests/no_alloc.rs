@@ -4,65 +4,18 @@
 //!
 //! A correctness test, not a timed one (the timings are in `mqid bench auth`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 
 use mqid_core::{
     parse_permission_list, signed_password, Connect, Decision, Identity, IdentityType, Index,
     NoMatch, Permissions, Refusal, Secret, SessionRules, SharedIndex, SignMode, TopicReason,
 };
+use mqid_test_support::alloc::{allocator_calls, CountingAlloc};
 
-struct CountingAlloc;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Counts one allocator call if this thread is armed. Const thread-locals without destructors:
-/// touching them never allocates.
-fn note() {
-    let _ = ARMED.try_with(|armed| {
-        if armed.get() {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to `System`.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        System.alloc(layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        System.realloc(ptr, layout, new_size)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // A decision that frees something allocated elsewhere is as suspect as one that
-        // allocates: count frees too.
-        note();
-        System.dealloc(ptr, layout)
-    }
-}
-
+// Counts allocator calls (frees too: a decision that frees something allocated elsewhere is as
+// suspect as one that allocates) on the armed thread only.
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
-
-/// Runs `f` with this thread's counter armed; returns its result and the allocator calls made.
-fn allocator_calls<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    COUNT.with(|c| c.set(0));
-    ARMED.with(|a| a.set(true));
-    let r = f();
-    ARMED.with(|a| a.set(false));
-    (r, COUNT.with(|c| c.get()))
-}
 
 /// A decision, as owned data (a `Decision` borrows the index).
 type Outcome = Result<(IdentityType, SignMode), Refusal>;

@@ -121,58 +121,52 @@ async fn size_and_instance_are_required_and_checked() {
     .assert_error(400, "InvalidParameter.IdentityType");
 }
 
+/// (signature, filters besides Size = 100, what is served, as the test shows it)
+type FilterCase<'a> = (Sig, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
+/// For each case: asks `query` and compares what it serves, as `shown` shows it.
+async fn assert_filters(
+    c: &Client,
+    query: fn(Sig, &[(&str, &str)]) -> Req,
+    shown: impl Fn(&Answer) -> Vec<String>,
+    cases: &[FilterCase<'_>],
+) {
+    for &(sig, filters, want) in cases {
+        let params: Vec<_> = [("Size", "100")].iter().chain(filters).copied().collect();
+        let a = c.call(&query(sig, &params)).await;
+        assert_eq!(shown(&a), want, "{sig:?} {filters:?}");
+    }
+}
+
 #[tokio::test]
 async fn filters_select_records() {
     let f = Fixture::start(SEVEN, None).await;
     let c = f.client();
-    let names = |a: &Answer| -> Vec<String> {
-        a.results()
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}/{}",
-                    r["Username"].as_str().unwrap(),
-                    r["Secret"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
-    let a = c
-        .call(&Req::identities(
+    // (signature, filters besides Size = 100, username/secret of what is served)
+    let cases: [FilterCase; 4] = [
+        (
             Sig::V3,
-            &[("Size", "100"), ("Username", "dev")],
-        ))
-        .await;
-    assert_eq!(names(&a), ["dev/s-d1", "dev/s-d2", "dev/s-d3", "dev/s-du"]);
-    let a = c
-        .call(&Req::identities(
+            &[("Username", "dev")],
+            &["dev/s-d1", "dev/s-d2", "dev/s-d3", "dev/s-du"],
+        ),
+        (
             Sig::V1,
-            &[
-                ("Size", "100"),
-                ("Username", "dev"),
-                ("IdentityType", "USER"),
-            ],
-        ))
-        .await;
-    assert_eq!(names(&a), ["dev/s-du"]);
-    let a = c
-        .call(&Req::identities(
+            &[("Username", "dev"), ("IdentityType", "USER")],
+            &["dev/s-du"],
+        ),
+        (
             Sig::V3,
-            &[
-                ("Size", "100"),
-                ("ClientId", "GID_x@@@2"),
-                ("IdentityType", "CLIENT"),
-            ],
-        ))
-        .await;
-    assert_eq!(names(&a), ["dev/s-d2"]);
-    let a = c
-        .call(&Req::identities(
+            &[("ClientId", "GID_x@@@2"), ("IdentityType", "CLIENT")],
+            &["dev/s-d2"],
+        ),
+        (
             Sig::V3,
-            &[("Size", "100"), ("Username", "spaced name+plus/slash")],
-        ))
-        .await;
-    assert_eq!(names(&a), ["spaced name+plus/slash/s-sp"]);
+            &[("Username", "spaced name+plus/slash")],
+            &["spaced name+plus/slash/s-sp"],
+        ),
+    ];
+    let shown = |a: &Answer| a.joined(&["Username", "Secret"], "/");
+    assert_filters(&c, Req::identities, shown, &cases).await;
     // Paging within a filter.
     let pages = c
         .pages(&Req::identities(Sig::V3, &[("Username", "dev")]), 3)
@@ -228,61 +222,37 @@ async fn permissions_are_paged_filtered_and_signed() {
         assert!(pages[1].json["Data"].get("NextToken").is_none());
         assert_eq!(all_results(&pages), sorted_rules(RULES), "{sig:?}");
     }
-    let topics = |a: &Answer| -> Vec<String> {
-        a.results()
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {} {}",
-                    r["Identity"].as_str().unwrap(),
-                    r["IdentityType"].as_str().unwrap(),
-                    r["Topic"].as_str().unwrap()
-                )
-            })
-            .collect()
-    };
-    // Identity alone: USER and CLIENT rules of that name.
-    let a = c
-        .call(&Req::permissions(
+    // (signature, filters besides Size = 100, identity, type and topic of what is served)
+    let cases: [FilterCase; 4] = [
+        // Identity alone: USER and CLIENT rules of that name.
+        (
             Sig::V3,
-            &[("Size", "100"), ("Identity", "fleet")],
-        ))
-        .await;
-    assert_eq!(
-        topics(&a),
-        [
-            "fleet CLIENT fleet/+/up",
-            "fleet USER fleet/+/up",
-            "fleet USER fleet/secret"
-        ]
-    );
-    let a = c
-        .call(&Req::permissions(
+            &[("Identity", "fleet")],
+            &[
+                "fleet CLIENT fleet/+/up",
+                "fleet USER fleet/+/up",
+                "fleet USER fleet/secret",
+            ],
+        ),
+        (
             Sig::V1,
             &[
-                ("Size", "100"),
                 ("Identity", "fleet"),
                 ("IdentityType", "USER"),
                 ("Topic", "fleet/+/up"),
             ],
-        ))
-        .await;
-    assert_eq!(topics(&a), ["fleet USER fleet/+/up"]);
-    // Topic is an exact value (a filter string), not matched as MQTT.
-    let a = c
-        .call(&Req::permissions(
+            &["fleet USER fleet/+/up"],
+        ),
+        // Topic is an exact value (a filter string), not matched as MQTT.
+        (Sig::V3, &[("Topic", "fleet/1/up")], &[]),
+        (
             Sig::V3,
-            &[("Size", "100"), ("Topic", "fleet/1/up")],
-        ))
-        .await;
-    assert!(a.results().is_empty(), "{:?}", a.results());
-    let a = c
-        .call(&Req::permissions(
-            Sig::V3,
-            &[("Size", "100"), ("Topic", "a b/+/c")],
-        ))
-        .await;
-    assert_eq!(topics(&a), ["spaced name+plus/slash USER a b/+/c"]);
+            &[("Topic", "a b/+/c")],
+            &["spaced name+plus/slash USER a b/+/c"],
+        ),
+    ];
+    let shown = |a: &Answer| a.joined(&["Identity", "IdentityType", "Topic"], " ");
+    assert_filters(&c, Req::permissions, shown, &cases).await;
     c.call(&Req::permissions(
         Sig::V3,
         &[("Size", "10"), ("IdentityType", "GROUP")],
@@ -591,12 +561,7 @@ async fn serves_the_current_file() {
     )
     .await;
     let c = f.client();
-    let usernames = |a: &Answer| -> Vec<String> {
-        a.results()
-            .iter()
-            .map(|r| r["Username"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let usernames = |a: &Answer| a.joined(&["Username"], "");
     let q = || Req::identities(Sig::V3, &[("Size", "100")]);
     assert_eq!(usernames(&c.call(&q()).await), ["a"]);
     // Added (same length, same second: the content check catches it).

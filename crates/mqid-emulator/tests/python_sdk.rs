@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use mqid_test_support::python::{test_python, workspace_root};
 
 const INSTALL_HINT: &str =
     "./scripts/test (it creates target/test-venv with tests/python/requirements.txt)";
@@ -26,13 +26,6 @@ const BLACKLIST: &str = r#"[
   {"ClientId":"GID_bad@@@3","PermitAction":"CONNECT","Effect":"DENY"}
 ]"#;
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_sdks_page_through_the_emulator() {
     let f = Fixture::start(SEVEN, Some(BLACKLIST)).await;
@@ -43,19 +36,7 @@ async fn official_python_sdks_page_through_the_emulator() {
     let script = root.join("tests/python/test_sdk_interop.py");
     assert!(script.is_file(), "{} is missing", script.display());
     // MQID_TEST_PYTHON (exported by ./scripts/test), else the virtual environment it leaves.
-    let python = match std::env::var_os("MQID_TEST_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let venv = root.join("target/test-venv/bin/python");
-            assert!(
-                venv.exists(),
-                "MQID_TEST_PYTHON is not set and {} does not exist: run {INSTALL_HINT}, or set \
-                 MQID_TEST_PYTHON to a Python that has the SDKs",
-                venv.display()
-            );
-            venv
-        }
-    };
+    let python = test_python();
 
     let mut child = match Command::new(&python)
         .arg(&script)

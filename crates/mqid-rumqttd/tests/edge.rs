@@ -110,12 +110,8 @@ async fn every_refusal_gets_a_connack_with_the_standard_code() {
     // An empty client id without clean session: identifier rejected.
     for (addr, is_v5, code) in [(e.v4, false, 2), (e.v5, true, 0x85)] {
         let c = RawConnect {
-            v5: is_v5,
-            client_id: "",
-            login: Some(("fleet", "fleet-secret")),
-            keep_alive: 30,
             clean: false,
-            will: None,
+            ..RawConnect::login(is_v5, "", "fleet", "fleet-secret")
         };
         let (got, _) = exchange(addr, &c.bytes(), Duration::from_secs(3)).await;
         assert_eq!(got.get(3), Some(&code), "v5={is_v5}: {got:?}");
@@ -126,14 +122,7 @@ async fn every_refusal_gets_a_connack_with_the_standard_code() {
 async fn max_connections_is_refused_with_a_connack() {
     // The edge's own will link takes one of the router's places.
     let e = start_with(IDS, &[], config(2), Default::default()).await;
-    let c = RawConnect {
-        v5: false,
-        client_id: "first",
-        login: Some(("fleet", "fleet-secret")),
-        keep_alive: 30,
-        clean: true,
-        will: None,
-    };
+    let c = RawConnect::login(false, "first", "fleet", "fleet-secret");
     let mut held = tokio::net::TcpStream::connect(e.v4).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut held, &c.bytes())
         .await
@@ -144,14 +133,7 @@ async fn max_connections_is_refused_with_a_connack() {
         .unwrap();
     assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
     for (addr, v5, code) in [(e.v4, false, 3), (e.v5, true, 0x97)] {
-        let c = RawConnect {
-            v5,
-            client_id: "second",
-            login: Some(("fleet", "fleet-secret")),
-            keep_alive: 30,
-            clean: true,
-            will: None,
-        };
+        let c = RawConnect::login(v5, "second", "fleet", "fleet-secret");
         let (got, closed) = exchange(addr, &c.bytes(), Duration::from_secs(3)).await;
         assert!(closed);
         assert_eq!(got.get(3), Some(&code), "v5={v5}: {got:?}");
@@ -164,12 +146,8 @@ async fn keepalive_zero_is_accepted() {
     let e = start(IDS, &[]).await;
     for (addr, v5) in [(e.v4, false), (e.v5, true)] {
         let c = RawConnect {
-            v5,
-            client_id: "idle",
-            login: Some(("fleet", "fleet-secret")),
             keep_alive: 0,
-            clean: true,
-            will: None,
+            ..RawConnect::login(v5, "idle", "fleet", "fleet-secret")
         };
         let (got, closed) = exchange(addr, &c.bytes(), Duration::from_millis(1500)).await;
         assert_eq!(
@@ -194,14 +172,7 @@ async fn garbage_a_packet_before_connect_and_a_second_connect_close_the_connecti
     let (got, closed) = exchange(e.v4, &[0xC0, 0x00], Duration::from_secs(3)).await;
     assert!(closed && got.is_empty(), "{got:?}");
     // a second CONNECT: CONNACK for the first, then the close
-    let c = RawConnect {
-        v5: false,
-        client_id: "twice",
-        login: Some(("fleet", "fleet-secret")),
-        keep_alive: 30,
-        clean: true,
-        will: None,
-    };
+    let c = RawConnect::login(false, "twice", "fleet", "fleet-secret");
     let mut twice = c.bytes();
     twice.extend(c.bytes());
     let (got, closed) = exchange(e.v4, &twice, Duration::from_secs(3)).await;
@@ -286,12 +257,8 @@ async fn the_will_is_published_on_an_abnormal_close_and_not_on_a_clean_disconnec
         let s = raw_session(
             addr,
             RawConnect {
-                v5,
-                client_id: "dies",
-                login: Some(("fleet", "fleet-secret")),
-                keep_alive: 30,
-                clean: true,
                 will: Some(("will/dies", b"gone", 1)),
+                ..RawConnect::login(v5, "dies", "fleet", "fleet-secret")
             },
         )
         .await;
@@ -306,12 +273,8 @@ async fn the_will_is_published_on_an_abnormal_close_and_not_on_a_clean_disconnec
         let mut s = raw_session(
             addr,
             RawConnect {
-                v5,
-                client_id: "leaves",
-                login: Some(("fleet", "fleet-secret")),
-                keep_alive: 30,
-                clean: true,
                 will: Some(("will/leaves", b"left", 1)),
+                ..RawConnect::login(v5, "leaves", "fleet", "fleet-secret")
             },
         )
         .await;
@@ -331,12 +294,8 @@ async fn a_takeover_closes_the_old_connection_without_its_will() {
     let e = start(IDS, &[]).await;
     let mut wills = subscriber(e.v4, "will-watcher", "will/#").await;
     let c = || RawConnect {
-        v5: false,
-        client_id: "twin",
-        login: Some(("fleet", "fleet-secret")),
-        keep_alive: 30,
-        clean: true,
         will: Some(("will/twin", b"old", 0)),
+        ..RawConnect::login(false, "twin", "fleet", "fleet-secret")
     };
     let mut old = raw_session(e.v4, c()).await;
     let _new = raw_session(e.v4, c()).await;
@@ -356,36 +315,24 @@ async fn sessions_of_a_removed_or_blacklisted_identity_are_disconnected() {
     let mut gw = raw_session(
         e.v5,
         RawConnect {
-            v5: true,
-            client_id: "gw-1",
-            login: Some(("gw", "gw-secret")),
             keep_alive: 0,
-            clean: true,
-            will: None,
+            ..RawConnect::login(true, "gw-1", "gw", "gw-secret")
         },
     )
     .await;
     let mut dev = raw_session(
         e.v5,
         RawConnect {
-            v5: true,
-            client_id: "dev-9",
-            login: Some(("fleet", "fleet-secret")),
             keep_alive: 0,
-            clean: true,
-            will: None,
+            ..RawConnect::login(true, "dev-9", "fleet", "fleet-secret")
         },
     )
     .await;
     let mut stays = raw_session(
         e.v5,
         RawConnect {
-            v5: true,
-            client_id: "dev-10",
-            login: Some(("fleet", "fleet-secret")),
             keep_alive: 0,
-            clean: true,
-            will: None,
+            ..RawConnect::login(true, "dev-10", "fleet", "fleet-secret")
         },
     )
     .await;

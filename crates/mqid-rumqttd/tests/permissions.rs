@@ -268,14 +268,7 @@ async fn deny_action_disconnect_closes_with_0x87_on_v5() {
     .await;
     // CONNECT, then a QoS 0 PUBLISH to a topic fleet may not publish to (MQTT 5 layout:
     // topic, property length 0, payload).
-    let c = RawConnect {
-        v5: true,
-        client_id: "rude",
-        login: Some(("fleet", "fleet-secret")),
-        keep_alive: 30,
-        clean: true,
-        will: None,
-    };
+    let c = RawConnect::login(true, "rude", "fleet", "fleet-secret");
     let mut bytes = c.bytes();
     let mut body = vec![0, 7];
     body.extend_from_slice(b"other/x");

@@ -91,6 +91,13 @@ async fn run(cmd: Vec<String>) -> (bool, String) {
     .unwrap()
 }
 
+/// The test Python and `tests/python/paho_connect.py`, as arguments.
+fn paho_connect() -> (String, String) {
+    use mqid_test_support::python::{script, test_python};
+    let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+    (path(test_python()), path(script("paho_connect.py")))
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -128,14 +135,11 @@ async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
             "{version}: {out}"
         );
     }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/paho_connect.py"
-    );
+    let (python, script) = paho_connect();
     let tls = format!("tls:{cert}");
     let (ok, out) = run(strings(&[
-        "python3",
-        script,
+        &python,
+        &script,
         &v4,
         "3",
         "p-1",
@@ -148,15 +152,7 @@ async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
     // Plain MQTT on a TLS listener: the handshake fails, nothing is decided.
     let (got, closed) = exchange(
         edge.addr("v4.1").unwrap(),
-        &RawConnect {
-            v5: false,
-            client_id: "plain",
-            login: Some(("fleet", "fleet-secret")),
-            keep_alive: 30,
-            clean: true,
-            will: None,
-        }
-        .bytes(),
+        &RawConnect::login(false, "plain", "fleet", "fleet-secret").bytes(),
         std::time::Duration::from_secs(5),
     )
     .await;
@@ -169,36 +165,26 @@ async fn websocket_listener_serves_paho_with_connack_codes() {
     let (cert, key) = make_cert(dir.path());
     let edge = start_tls_and_ws(&cert, &key).await;
     let ws = edge.addr("ws.1").unwrap().port().to_string();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/paho_connect.py"
-    );
-    let (ok, out) = run(strings(&[
-        "python3",
-        script,
-        &ws,
-        "3",
-        "w-1",
-        "fleet",
-        "fleet-secret",
-        "websockets",
-    ]))
-    .await;
+    let (python, script) = paho_connect();
+    // paho's websocket transport, MQTT 3.1.1, client id w-1, user "fleet"
+    let paho = |password: &str| {
+        run(strings(&[
+            &python,
+            &script,
+            &ws,
+            "3",
+            "w-1",
+            "fleet",
+            password,
+            "websockets",
+        ]))
+    };
+    let (ok, out) = paho("fleet-secret").await;
     assert!(
         ok && out.contains("admitted"),
         "paho over websockets: {out}"
     );
-    let (ok, out) = run(strings(&[
-        "python3",
-        script,
-        &ws,
-        "3",
-        "w-1",
-        "fleet",
-        "wrong",
-        "websockets",
-    ]))
-    .await;
+    let (ok, out) = paho("wrong").await;
     assert!(
         !ok && out.to_lowercase().contains("bad user name or password"),
         "{out}"

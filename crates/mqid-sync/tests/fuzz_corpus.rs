@@ -5,25 +5,9 @@
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
-use std::path::Path;
-
 /// Feeds every file of `fuzz/corpus/<target>/` to `check`; a panic names the file.
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no corpus in {}", dir.display());
-    for file in &files {
-        let data = std::fs::read(file).unwrap();
-        if std::panic::catch_unwind(|| check(&data)).is_err() {
-            panic!("fuzz check {target} fails on {}", file.display());
-        }
-    }
+    mqid_test_support::corpus::replay(env!("CARGO_MANIFEST_DIR"), target, check);
 }
 
 #[test]

@@ -17,6 +17,11 @@
 
 #[path = "../../common/mqtt.rs"]
 mod mqtt;
+// The `[broker]` text the main workspace's tests write (mqid-test-support's, by path: that crate
+// belongs to the main workspace).
+#[allow(dead_code)]
+#[path = "../../../crates/mqid-test-support/src/config.rs"]
+mod support_config;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -175,7 +180,10 @@ impl Cluster {
                  [auth]\nsource = \"file\"\nfile = \"identities.json\"\nwatch_interval_ms = 100\n\
                  [auth.permissions]\nfile = \"rules.json\"\n\
                  [auth.limits]\nmax_failures = 1000\ncooldown_secs = 1\n",
-                broker_toml(edge, edge5)
+                support_config::broker_toml(
+                    &format!("127.0.0.1:{edge}"),
+                    &format!("127.0.0.1:{edge5}")
+                )
             ),
         )
         .unwrap();

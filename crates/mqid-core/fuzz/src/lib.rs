@@ -18,6 +18,7 @@ use mqid_core::{
     IdentityKey, IdentityType, Index, NoMatch, Permission, Permissions, RawPermission, Refusal,
     SessionRules, SignMode, TopicDecision, TopicReason, MAX_ID_CHARS,
 };
+use mqid_test_support::assert_no_secret_quoted;
 use sha1::Sha1;
 
 /// The password that admits `id` for a CONNECT from `client_id`, computed without mqid-core.
@@ -105,49 +106,6 @@ fn accepted_list(ids: &[Identity]) {
         assert!(connect(&password), "{id:?} refuses its own password");
         *password.last_mut().unwrap() ^= 1;
         assert!(!connect(&password), "{id:?} admits a wrong password");
-    }
-}
-
-/// Asserts that `message` repeats none of the input's `Secret` values. Only secrets that cannot
-/// be in the message for another reason are checked: at least 16 ASCII letters and digits, and
-/// not part of any other string, key or number of the input.
-pub fn assert_no_secret_quoted(input: &[u8], message: &str) {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(input) else {
-        return; // syntax errors quote nothing of the input
-    };
-    let mut secrets = Vec::new();
-    let mut others = Vec::new();
-    collect_strings(&value, &mut secrets, &mut others);
-    for s in secrets {
-        if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            continue;
-        }
-        if others.iter().any(|o| o.contains(s.as_str())) {
-            continue;
-        }
-        assert!(
-            !message.contains(&s),
-            "the message repeats a secret: {message}"
-        );
-    }
-}
-
-fn collect_strings(v: &serde_json::Value, secrets: &mut Vec<String>, others: &mut Vec<String>) {
-    use serde_json::Value;
-    match v {
-        Value::String(s) => others.push(s.clone()),
-        Value::Number(n) => others.push(n.to_string()),
-        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, secrets, others)),
-        Value::Object(m) => {
-            for (k, x) in m {
-                others.push(k.clone());
-                match x {
-                    Value::String(s) if k == "Secret" => secrets.push(s.clone()),
-                    _ => collect_strings(x, secrets, others),
-                }
-            }
-        }
-        Value::Null | Value::Bool(_) => {}
     }
 }
 

@@ -99,6 +99,16 @@ impl Answer {
             .is_some_and(|r| r.len() == 36));
         self
     }
+    /// Each result as the string values of `keys`, joined by `sep`.
+    pub fn joined(&self, keys: &[&str], sep: &str) -> Vec<String> {
+        self.results()
+            .iter()
+            .map(|r| {
+                let values: Vec<&str> = keys.iter().map(|k| r[*k].as_str().unwrap()).collect();
+                values.join(sep)
+            })
+            .collect()
+    }
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) -> &Self {
         assert_eq!(
@@ -360,22 +370,17 @@ impl Client {
 
 /// The rules of a JSON file, sorted the way the emulator serves them.
 pub fn sorted_rules(json: &str) -> Vec<Value> {
-    let mut v: Vec<Value> = serde_json::from_str(json).unwrap();
-    let key = |r: &Value| {
-        let s = |f: &str| r[f].as_str().unwrap_or("").to_owned();
-        (s("Identity"), s("IdentityType"), s("Topic"))
-    };
-    v.sort_by_key(key);
-    v
+    sorted_by(json, ["Identity", "IdentityType", "Topic"])
 }
 
 /// The records of a JSON file, sorted the way the emulator serves them.
 pub fn sorted_records(json: &str) -> Vec<Value> {
+    sorted_by(json, ["Username", "IdentityType", "ClientId"])
+}
+
+/// The objects of a JSON array, sorted by the string values of `keys` (an absent one as "").
+fn sorted_by(json: &str, keys: [&str; 3]) -> Vec<Value> {
     let mut v: Vec<Value> = serde_json::from_str(json).unwrap();
-    let key = |r: &Value| {
-        let s = |f: &str| r[f].as_str().unwrap_or("").to_owned();
-        (s("Username"), s("IdentityType"), s("ClientId"))
-    };
-    v.sort_by_key(key);
+    v.sort_by_key(|r| keys.map(|k| r[k].as_str().unwrap_or("").to_owned()));
     v
 }

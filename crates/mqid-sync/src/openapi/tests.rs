@@ -1,6 +1,6 @@
-//! The client against a minimal local HTTP server written here (one request per connection,
-//! `Connection: close`). The server checks every signature with the [`sign`] functions, as the
-//! real service would, and answers `SignatureDoesNotMatch` when one is wrong.
+//! The client against a local HTTP server (mqid-test-support's, hyper) answering as the
+//! handlers here say. The handlers check every signature with the [`sign`] functions, as the
+//! real service would, and answer `SignatureDoesNotMatch` when one is wrong.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mqid_core::Secret;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mqid_test_support::http::{FakeServer, Request, Response};
 use tokio::net::TcpListener;
 
 use super::*;
@@ -60,69 +60,40 @@ fn json(status: u16, body: serde_json::Value) -> Resp {
     }
 }
 
-type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
-
 struct Server {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Req>>>,
+    _http: FakeServer,
 }
 
 impl Server {
     async fn start(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Server {
-        let handler: Handler = Arc::new(handler);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let handler = handler.clone();
-                let seen = seen2.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).into_owned();
-                    let mut lines = head.split("\r\n");
-                    let request_line = lines.next().unwrap_or_default().to_owned();
-                    let target = request_line.split(' ').nth(1).unwrap_or("/");
-                    let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-                    let headers = lines
-                        .take_while(|l| !l.is_empty())
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                        .collect();
-                    let req = Req {
-                        path: path.to_owned(),
-                        query: sign::parse_query(raw_query),
-                        headers,
-                    };
-                    let resp = handler(&req);
-                    seen.lock().unwrap().push(req);
-                    let mut out = format!(
-                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                        resp.status,
-                        resp.body.len()
-                    );
-                    for (k, v) in &resp.headers {
-                        out.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    out.push_str("\r\n");
-                    let _ = sock.write_all(out.as_bytes()).await;
-                    let _ = sock.write_all(&resp.body).await;
-                    let _ = sock.shutdown().await;
-                });
+        let http = FakeServer::start(move |r: Request| {
+            let req = Req {
+                path: r.path,
+                query: sign::parse_query(&r.query),
+                headers: r.headers,
+            };
+            let resp = handler(&req);
+            seen2.lock().unwrap().push(req);
+            Response {
+                status: resp.status,
+                headers: resp
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+                body: resp.body,
             }
-        });
-        Server { addr, seen }
+        })
+        .await;
+        Server {
+            addr: http.addr(),
+            seen,
+            _http: http,
+        }
     }
 
     fn requests(&self) -> Vec<Req> {
