@@ -29,6 +29,8 @@ struct Server {
     child: Child,
     dir: tempfile::TempDir,
     client: reqwest::Client,
+    /// "http", or "https" with `[http] tls`
+    scheme: &'static str,
 }
 
 impl Drop for Server {
@@ -53,6 +55,18 @@ fn start(http_extra: &str, env: &[(&str, &str)]) -> Server {
 
 /// In `dir`, with `auth` as the `[auth]` table (the limiter's cooldown added).
 fn start_in(dir: tempfile::TempDir, http_extra: &str, auth: &str, env: &[(&str, &str)]) -> Server {
+    start_with_client(dir, http_extra, auth, env, reqwest::Client::new(), "http")
+}
+
+/// As [`start_in`], asking with `client` over `scheme`.
+fn start_with_client(
+    dir: tempfile::TempDir,
+    http_extra: &str,
+    auth: &str,
+    env: &[(&str, &str)],
+    client: reqwest::Client,
+    scheme: &'static str,
+) -> Server {
     std::fs::write(dir.path().join("identities.json"), IDENTITIES).unwrap();
     std::fs::write(dir.path().join("rules.json"), RULES).unwrap();
     let port = free_port();
@@ -67,7 +81,9 @@ fn start_in(dir: tempfile::TempDir, http_extra: &str, auth: &str, env: &[(&str, 
     .unwrap();
     // Debug level: the password check below covers every line mqid can write.
     let env = [&[("RUST_LOG", "debug")][..], env].concat();
-    let s = serve_http(dir, port, &env);
+    let mut s = serve_http(dir, port, &env);
+    s.client = client;
+    s.scheme = scheme;
     eventually(10, "/healthz answers 200", || s.get("/healthz").0 == 200);
     s
 }
@@ -93,6 +109,7 @@ fn serve_http(dir: tempfile::TempDir, port: u16, env: &[(&str, &str)]) -> Server
         child,
         dir,
         client: reqwest::Client::new(),
+        scheme: "http",
     }
 }
 
@@ -101,7 +118,7 @@ type Reply = (u16, String, String, String);
 
 impl Server {
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     fn send(&self, req: reqwest::RequestBuilder) -> Reply {
@@ -771,4 +788,207 @@ fn healthz_is_503_and_everything_refused_before_an_index_is_in_force() {
     );
     assert_eq!((r.3.as_str(), r.2.as_str()), ("deny", "not_ready"));
     drop(black_hole);
+}
+
+/// Certificates for `[http] tls`, made here with rcgen: a CA; mqid's server certificate for
+/// 127.0.0.1, signed by it; a broker's client certificate signed by it; and a client certificate
+/// signed by another CA. PEM text.
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    /// certificate and key, as reqwest's `Identity::from_pem` takes them
+    client: String,
+    stranger: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair,
+    };
+    let ca = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        (p.self_signed(&key).unwrap(), key)
+    };
+    let leaf = |name: &str, eku: ExtendedKeyUsagePurpose, issuer: &(Certificate, KeyPair)| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.extended_key_usages = vec![eku];
+        (p.signed_by(&key, &issuer.0, &issuer.1).unwrap(), key)
+    };
+    let (ca_a, ca_b) = (ca("mqid test CA"), ca("another CA"));
+    let server = leaf("127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth, &ca_a);
+    let client = leaf("broker-1", ExtendedKeyUsagePurpose::ClientAuth, &ca_a);
+    let stranger = leaf("broker-x", ExtendedKeyUsagePurpose::ClientAuth, &ca_b);
+    let identity = |(c, k): &(Certificate, KeyPair)| format!("{}{}", c.pem(), k.serialize_pem());
+    Pki {
+        ca: ca_a.0.pem(),
+        server_cert: server.0.pem(),
+        server_key: server.1.serialize_pem(),
+        client: identity(&client),
+        stranger: identity(&stranger),
+    }
+}
+
+/// An HTTPS client that trusts only `ca`, presenting `identity` (certificate and key) if any.
+fn https_client(ca: &str, identity: Option<&str>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
+    if let Some(id) = identity {
+        b = b.identity(reqwest::Identity::from_pem(id.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+/// `mqid serve` with `[http] tls` (mqid's certificate from `pki`; with `client_ca`, client
+/// certificates required), asked over HTTPS by `client`: waits for /healthz through it.
+fn start_tls(pki: &Pki, client_ca: bool, client: reqwest::Client) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("ca.pem"), &pki.ca).unwrap();
+    std::fs::write(d.join("server.pem"), &pki.server_cert).unwrap();
+    std::fs::write(d.join("server.key"), &pki.server_key).unwrap();
+    let ca = match client_ca {
+        true => format!(", client_ca = \"{}\"", d.join("ca.pem").display()),
+        false => String::new(),
+    };
+    let tls = format!(
+        "tls = {{ cert = \"{}\", key = \"{}\"{ca} }}\n",
+        d.join("server.pem").display(),
+        d.join("server.key").display()
+    );
+    start_with_client(dir, &tls, FILE_AND_RULES_AUTH, &[], client, "https")
+}
+
+/// rmqtt's auth for "fleet" with `password`: the answer's body.
+fn rmqtt_auth(s: &Server, password: &str) -> String {
+    let r = s.form(
+        "/rmqtt/auth",
+        &[
+            ("clientid", "dev-1"),
+            ("username", "fleet"),
+            ("password", password),
+        ],
+    );
+    assert_eq!(r.0, 200, "{r:?}");
+    r.3
+}
+
+#[test]
+fn mtls_requires_a_client_certificate_the_ca_signed() {
+    let pki = pki();
+    let s = start_tls(&pki, true, https_client(&pki.ca, Some(&pki.client)));
+    assert_eq!(rmqtt_auth(&s, "fleet-secret"), "allow");
+    assert_eq!(rmqtt_auth(&s, "wrong"), "deny");
+
+    // Refused at the handshake: no certificate, one another CA signed; and plain HTTP.
+    let refused = |client: reqwest::Client, url: String| {
+        rt().block_on(async { client.get(url).send().await.map(|r| r.status()) })
+    };
+    for (what, client) in [
+        ("no client certificate", https_client(&pki.ca, None)),
+        (
+            "a certificate another CA signed",
+            https_client(&pki.ca, Some(&pki.stranger)),
+        ),
+    ] {
+        let r = refused(client, s.url("/healthz"));
+        assert!(r.is_err(), "{what}: answered {r:?}");
+    }
+    let plain = format!("http://127.0.0.1:{}/healthz", s.port);
+    let r = refused(reqwest::Client::new(), plain);
+    assert!(r.is_err(), "plain HTTP to the HTTPS port: answered {r:?}");
+    eventually(5, "mqid logs the refused handshake", || {
+        s.log().contains("TLS handshake refused")
+    });
+}
+
+#[test]
+fn tls_without_client_ca_serves_https_to_any_client() {
+    let pki = pki();
+    let s = start_tls(&pki, false, https_client(&pki.ca, None));
+    assert_eq!(rmqtt_auth(&s, "fleet-secret"), "allow");
+}
+
+#[test]
+fn tls_start_up_errors_name_the_key_and_the_file() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("identities.json"), IDENTITIES).unwrap();
+    std::fs::write(d.join("ca.pem"), &pki.ca).unwrap();
+    std::fs::write(d.join("server.pem"), &pki.server_cert).unwrap();
+    std::fs::write(d.join("server.key"), &pki.server_key).unwrap();
+    std::fs::write(d.join("not-pem.txt"), "hello\n").unwrap();
+    std::fs::write(
+        d.join("broken.key"),
+        "-----BEGIN PRIVATE KEY-----\nSECRET-KEY-MATERIAL\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let p = |name: &str| d.join(name).display().to_string();
+    let run = |cert: &str, key: &str, ca: &str| {
+        let config = d.join("mqid.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[http]\nlisten = \"127.0.0.1:{}\"\n\
+                 tls = {{ cert = \"{cert}\", key = \"{key}\", client_ca = \"{ca}\" }}\n\
+                 [auth]\nsource = \"file\"\nfile = \"identities.json\"\n",
+                free_port()
+            ),
+        )
+        .unwrap();
+        let out = mqid()
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("MQID_HTTP_TOKEN")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "mqid started: {err}");
+        assert!(!err.contains("SECRET-KEY-MATERIAL"), "{err}");
+        err
+    };
+    let (cert, key, ca) = (p("server.pem"), p("server.key"), p("ca.pem"));
+    let missing = p("missing.pem");
+    let err = run(&missing, &key, &ca);
+    assert!(err.contains(&format!("[http] tls.cert {missing}")), "{err}");
+    let err = run(&p("not-pem.txt"), &key, &ca);
+    assert!(
+        err.contains(&format!(
+            "[http] tls.cert {}: no certificate",
+            p("not-pem.txt")
+        )),
+        "{err}"
+    );
+    // the certificate where the key should be
+    let err = run(&cert, &cert, &ca);
+    assert!(
+        err.contains(&format!("[http] tls.key {cert}: no private key")),
+        "{err}"
+    );
+    let err = run(&cert, &p("broken.key"), &ca);
+    assert!(
+        err.contains(&format!(
+            "[http] tls.key {}: not valid PEM",
+            p("broken.key")
+        )),
+        "{err}"
+    );
+    let err = run(&cert, &key, &p("not-pem.txt"));
+    assert!(
+        err.contains(&format!(
+            "[http] tls.client_ca {}: no certificate",
+            p("not-pem.txt")
+        )),
+        "{err}"
+    );
 }

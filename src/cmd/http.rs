@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use mqid_core::{Index, SharedIndex, StaleGate};
-use mqid_http::{Decider, HttpConfig, Leader, State, Token};
+use mqid_http::{Decider, HttpConfig, Leader, State, Tls, Token};
 use mqid_sync::follower::Follower;
 use mqid_sync::health::SyncHealth;
 use mqid_sync::{apply, AuthConfig, FollowerConfig, Loaded, Origin};
@@ -29,6 +29,7 @@ pub fn start(
     health: HealthCell,
 ) -> Result<Arc<Decider>> {
     let token = Token::from_config(http, Path::new("."))?;
+    let tls = Tls::from_config(http, Path::new("."))?;
     let listener = mqid_http::bind(http, token.as_ref())?;
     let addr = listener.local_addr().context("[http] listen")?;
     let mut decider =
@@ -40,6 +41,8 @@ pub fn start(
     tracing::info!(
         %addr,
         bearer_token = token.is_some(),
+        https = tls.is_some(),
+        client_certificates = http.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
         "HTTP decisions on {}",
         mqid_http::PATHS.join(", ")
     );
@@ -47,6 +50,7 @@ pub fn start(
         decider: decider.clone(),
         config: http.clone(),
         token,
+        tls,
         leader: Leader::new(move || {
             let now = SystemTime::now();
             match health.get().and_then(|h| h.age(Instant::now())) {

@@ -165,6 +165,7 @@ fn mqid_server(n: usize) -> Result<u16, String> {
         decider: Arc::new(decider),
         config,
         token: None,
+        tls: None,
         leader: Leader::new(std::time::SystemTime::now),
     });
     mqid_http::spawn(listener, state).map_err(|e| e.to_string())?;

@@ -4,8 +4,9 @@
 //! ([`contracts`]); all of them ask one [`Decider`], which decides as mqid's own edge does (the
 //! same index, stale gate, failed-auth limiter per (username, client id) and topic rules).
 //!
-//! The server is plain HTTP/1.1 with keep-alive (hyper 1), bound to loopback by default, with an
-//! optional shared bearer token (`[http] token_file` or `MQID_HTTP_TOKEN`). No password reaches a
+//! The server is HTTP/1.1 with keep-alive (hyper 1), bound to loopback by default, with an
+//! optional shared bearer token (`[http] token_file` or `MQID_HTTP_TOKEN`) and optional HTTPS
+//! with client certificates required (`[http] tls`, rustls). No password reaches a
 //! log line, an error or a `Debug` output.
 #![forbid(unsafe_code)]
 
@@ -62,6 +63,21 @@ pub struct HttpConfig {
     /// `"text"`; match mosquitto-go-auth's `auth_opt_http_response_mode`.
     #[serde(default)]
     pub go_auth_response: GoAuthResponse,
+    /// HTTPS, and with `client_ca` client certificates required (mutual TLS).
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[http] tls = { cert, key, client_ca }`: PEM files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// The server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// The CA certificates that sign the brokers' client certificates; when set, a client
+    /// without a certificate they sign cannot complete the handshake.
+    pub client_ca: Option<PathBuf>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -144,12 +160,104 @@ impl Token {
     }
 }
 
+/// The TLS side of `[http] tls`: the acceptor, built once at start-up.
+#[derive(Clone)]
+pub struct Tls(tokio_rustls::TlsAcceptor);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls(..)")
+    }
+}
+
+impl Tls {
+    /// The acceptor of `config.tls` (files relative to `base`), or `None` without `tls`. Every
+    /// error names the key (`[http] tls.cert`, `tls.key`, `tls.client_ca`) and the file; none
+    /// shows what a key file holds.
+    pub fn from_config(config: &HttpConfig, base: &Path) -> Result<Option<Tls>, StartError> {
+        use rustls::pki_types::pem::{self, PemObject};
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let Some(tls) = &config.tls else {
+            return Ok(None);
+        };
+        let certs = |key: &str, path: &Path| -> Result<Vec<CertificateDer<'static>>, StartError> {
+            let path = base.join(path);
+            let err = |e: String| StartError(format!("[http] tls.{key} {}: {e}", path.display()));
+            let certs = CertificateDer::pem_file_iter(&path)
+                .map_err(|e| err(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err(format!("not valid PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(err(
+                    "no certificate in it (PEM \"CERTIFICATE\" blocks)".into()
+                ));
+            }
+            Ok(certs)
+        };
+        let chain = certs("cert", &tls.cert)?;
+        let key_path = base.join(&tls.key);
+        let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+            let why = match e {
+                pem::Error::Io(e) => e.to_string(),
+                pem::Error::NoItemsFound => "no private key in it (PEM \"PRIVATE KEY\", \
+                    \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\")"
+                    .to_owned(),
+                // The other errors may quote the file: it holds a secret.
+                _ => "not valid PEM".to_owned(),
+            };
+            StartError(format!("[http] tls.key {}: {why}", key_path.display()))
+        })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StartError(format!("[http] tls: {e}")))?;
+        let builder = match &tls.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in certs("client_ca", ca)? {
+                    roots.add(c).map_err(|e| {
+                        StartError(format!(
+                            "[http] tls.client_ca {}: not a usable CA certificate: {e}",
+                            base.join(ca).display()
+                        ))
+                    })?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| {
+                    StartError(format!(
+                        "[http] tls.client_ca {}: {e}",
+                        base.join(ca).display()
+                    ))
+                })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut server = builder.with_single_cert(chain, key).map_err(|e| {
+            StartError(format!(
+                "[http] tls.cert {} and tls.key {}: {e}",
+                base.join(&tls.cert).display(),
+                key_path.display()
+            ))
+        })?;
+        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Some(Tls(tokio_rustls::TlsAcceptor::from(Arc::new(server)))))
+    }
+}
+
 /// What the server needs.
 pub struct State {
     pub decider: Arc<Decider>,
     pub config: HttpConfig,
     pub token: Option<Token>,
     pub leader: Leader,
+    /// HTTPS (`[http] tls`); `None`: plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 /// The leader side of "one sync for many nodes": `/snapshot` serves the set in force in the
@@ -190,15 +298,17 @@ impl Leader {
     }
 }
 
-/// Binds `config.listen`; refuses a non-loopback address without a token.
+/// Binds `config.listen`; refuses a non-loopback address without a token or client
+/// certificates (`[http] tls.client_ca`).
 pub fn bind(
     config: &HttpConfig,
     token: Option<&Token>,
 ) -> Result<std::net::TcpListener, StartError> {
-    if !config.listen.ip().is_loopback() && token.is_none() {
+    let client_certs = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    if !config.listen.ip().is_loopback() && token.is_none() && !client_certs {
         return Err(StartError(format!(
-            "[http] listen = \"{}\" is not a loopback address: set [http] token_file or {TOKEN_ENV} \
-             so that only the brokers can ask",
+            "[http] listen = \"{}\" is not a loopback address: set [http] token_file or {TOKEN_ENV}, \
+             or [http] tls.client_ca, so that only the brokers can ask",
             config.listen
         )));
     }
@@ -226,11 +336,22 @@ pub async fn serve(
                     let _ = stream.set_nodelay(true);
                     let state = state.clone();
                     conns.spawn(async move {
-                        let svc = service_fn(move |req| handle(state.clone(), req));
-                        let _ = http1::Builder::new()
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                        match state.tls.clone() {
+                            None => serve_connection(stream, state).await,
+                            Some(Tls(acceptor)) => {
+                                let shake = tokio::time::timeout(
+                                    TLS_HANDSHAKE_TIMEOUT,
+                                    acceptor.accept(stream),
+                                );
+                                match shake.await {
+                                    Ok(Ok(tls)) => serve_connection(tls, state).await,
+                                    Ok(Err(e)) => {
+                                        warn_limited(&format!("TLS handshake refused: {e}"));
+                                    }
+                                    Err(_) => warn_limited("TLS handshake timed out"),
+                                }
+                            }
+                        }
                     });
                 }
                 Err(e) => {
@@ -243,6 +364,21 @@ pub async fn serve(
     }
     conns.shutdown().await;
     Ok(())
+}
+
+/// How long a client has to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP/1.1 with keep-alive on one connection (plain or TLS) until the client closes it.
+async fn serve_connection<I>(io: I, state: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| handle(state.clone(), req));
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
 }
 
 /// Starts the server on a thread of its own (a two-worker runtime), on an already bound
