@@ -48,6 +48,7 @@ mod record;
 pub mod rules;
 mod secret;
 mod signed;
+pub mod text;
 pub mod topic;
 
 pub use decide::{decide, Connect, Decision, Refusal};

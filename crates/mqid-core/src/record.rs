@@ -6,14 +6,7 @@ use serde::de::DeserializeOwned;
 
 /// Shortens a value quoted in an error so that a hostile input cannot make the message huge.
 pub(crate) fn clip(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut c: String = s.chars().take(MAX).collect();
-        c.push('…');
-        c
-    }
+    crate::text::ellipsize(s, 40)
 }
 
 /// Implements `Deserialize` for a record type whose derive is `#[serde(remote = "Self")]`,

@@ -703,12 +703,12 @@ pub struct SessionRules {
 
 /// Up to the first `ALLOW` and the first `DENY` rule that matched, across the session's sets.
 #[derive(Default)]
-struct Verdict<'a> {
+struct Matched<'a> {
     allow: Option<&'a Permission>,
     deny: Option<&'a Permission>,
 }
 
-impl<'a> Verdict<'a> {
+impl<'a> Matched<'a> {
     fn add(&mut self, set: &'a RuleSet, found: Found) {
         let rule = |n: u32| (n != NONE).then(|| &set.rules[n as usize]);
         self.allow = self.allow.or_else(|| rule(found.allow));
@@ -795,7 +795,7 @@ impl SessionRules {
         let Ok(filter) = topic::strip_share(filter) else {
             return Self::invalid();
         };
-        let mut verdict = Verdict::default();
+        let mut verdict = Matched::default();
         for set in self.sets() {
             verdict.add(set, set.covering(filter));
             if verdict.deny.is_some() {
@@ -825,7 +825,7 @@ impl SessionRules {
         if !split.fill(&self.hasher, self.need) {
             return Self::invalid();
         }
-        let mut verdict = Verdict::default();
+        let mut verdict = Matched::default();
         for set in self.sets() {
             verdict.add(set, set.matching(&split, &self.hasher, dir));
             if verdict.deny.is_some() {
@@ -835,16 +835,16 @@ impl SessionRules {
         self.conclude(verdict)
     }
 
-    fn conclude<'a>(&self, verdict: Verdict<'a>) -> TopicDecision<'a> {
+    fn conclude<'a>(&self, verdict: Matched<'a>) -> TopicDecision<'a> {
         match verdict {
-            Verdict {
+            Matched {
                 deny: Some(rule), ..
             } => TopicDecision {
                 allowed: false,
                 reason: TopicReason::DenyRule,
                 rule: Some(rule),
             },
-            Verdict {
+            Matched {
                 allow: Some(rule), ..
             } => TopicDecision {
                 allowed: true,

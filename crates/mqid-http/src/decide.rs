@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use mqid_core::text::log_field;
 use mqid_core::{
     topic, Connect, Decision, Effect, Limiter, Limits, NoMatch, Refusal, SessionRules, SharedIndex,
     StaleGate, TopicReason,
@@ -139,8 +140,8 @@ impl Decider {
                         let l = limiter.limits();
                         // Once per cooldown and pair, not per request; never the password.
                         tracing::warn!(
-                            username = ?clip(username),
-                            client_id = ?clip(client_id),
+                            username = ?log_field(username),
+                            client_id = ?log_field(client_id),
                             "{} bad passwords within {} s: refused for {} s",
                             l.max_failures,
                             l.window.as_secs(),
@@ -237,14 +238,6 @@ pub fn overlaps(a: &str, b: &str) -> bool {
             }
             _ => return false,
         }
-    }
-}
-
-/// At most 64 characters of a device-chosen string, for a log field.
-fn clip(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 

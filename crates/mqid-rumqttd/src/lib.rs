@@ -36,6 +36,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
+use mqid_core::text::log_field;
 use mqid_core::{Connect, Decision, Limiter, Limits, Refusal, SharedIndex, StaleGate};
 use rumqttd::{Config, ServerSettings};
 
@@ -171,8 +172,8 @@ impl Authenticator {
         match mqid_core::decide(&index, &connect) {
             Decision::Admit(identity) => {
                 tracing::debug!(
-                    username = ?refusal_log::clip(username),
-                    client_id = ?refusal_log::clip(client_id),
+                    username = ?log_field(username),
+                    client_id = ?log_field(client_id),
                     identity_type = identity.identity_type.as_str(),
                     sign_mode = identity.sign_mode.as_str(),
                     "CONNECT admitted"

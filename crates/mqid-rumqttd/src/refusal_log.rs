@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
+use mqid_core::text::log_field;
 use mqid_core::Refusal;
 
 /// Logs at most [`RefusalLog::PER_SECOND`] lines about refused CONNECTs per second at `warn`,
@@ -64,19 +65,6 @@ impl Default for RefusalLog {
     }
 }
 
-/// Attacker-chosen strings go to the log quoted (`?`) and clipped to a sane length.
-pub fn clip(s: &str) -> &str {
-    const MAX: usize = 128;
-    if s.len() <= MAX {
-        return s;
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 impl RefusalLog {
     /// Refusal lines per second at most.
     pub const PER_SECOND: u32 = 20;
@@ -94,15 +82,15 @@ impl RefusalLog {
         if self.take_refusal() {
             match peer {
                 Some(peer) => tracing::warn!(
-                    username = ?clip(username),
-                    client_id = ?clip(client_id),
+                    username = ?log_field(username),
+                    client_id = ?log_field(client_id),
                     reason,
                     %peer,
                     "CONNECT refused"
                 ),
                 None => tracing::warn!(
-                    username = ?clip(username),
-                    client_id = ?clip(client_id),
+                    username = ?log_field(username),
+                    client_id = ?log_field(client_id),
                     reason,
                     "CONNECT refused"
                 ),
@@ -121,8 +109,8 @@ impl RefusalLog {
     ) {
         if self.take_alert() {
             tracing::warn!(
-                username = ?clip(username),
-                client_id = ?clip(client_id),
+                username = ?log_field(username),
+                client_id = ?log_field(client_id),
                 reason = Refusal::RateLimited.as_str(),
                 cooldown_secs,
                 "{failures} bad passwords within {window_secs} s: this client id is refused under \
@@ -136,7 +124,7 @@ impl RefusalLog {
     pub fn username_alert(&self, username: &str, failures: u32, window_secs: u64) {
         if self.take_alert() {
             tracing::warn!(
-                username = ?clip(username),
+                username = ?log_field(username),
                 failures,
                 window_secs,
                 "{failures} bad passwords for this username within {window_secs} s, across client \
@@ -180,14 +168,6 @@ mod tests {
             left_out >= 1000 - 2 * RefusalLog::PER_SECOND as u64,
             "{left_out}"
         );
-    }
-
-    #[test]
-    fn clip_keeps_char_boundaries() {
-        let long = "é".repeat(100);
-        let c = clip(&long);
-        assert!(c.len() <= 128 && c.chars().all(|ch| ch == 'é'));
-        assert_eq!(clip("short"), "short");
     }
 
     /// Issue 12, item 10: a flood of refusals does not crowd the username alert out of the log.

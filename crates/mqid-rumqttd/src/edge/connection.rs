@@ -53,7 +53,7 @@ use super::sessions::SessionHandle;
 use super::stats::{Close, Denied};
 use super::topics::{DenyAction, Topics};
 use super::will::{Will, WILL_CLIENT_ID};
-use crate::refusal_log::clip;
+use mqid_core::text::log_field;
 
 /// Most notifications written in one batch.
 const MAX_WRITE_BATCH: usize = 256;
@@ -821,7 +821,7 @@ impl Session {
                 .wills
                 .closed(std::mem::take(&mut self.client_id), will);
         }
-        tracing::debug!(client_id = ?clip(&self.client_id), reason = close.as_str(), "connection closed");
+        tracing::debug!(client_id = ?log_field(&self.client_id), reason = close.as_str(), "connection closed");
     }
 }
 
@@ -883,7 +883,7 @@ impl ListenerContext {
         tracing::info!(
             listener = %self.name,
             peer = peer.map(tracing::field::display),
-            client_id = client_id.map(|c| tracing::field::debug(clip(c))),
+            client_id = client_id.map(|c| tracing::field::debug(log_field(c))),
             reason = close.as_str(),
             error,
             "connection closed"

@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 
 use super::stats::EdgeCounts;
 use super::Slot;
-use crate::refusal_log::clip;
 use crate::{Admission, Authenticator};
+use mqid_core::text::log_field;
 
 /// How often the sweep looks for a new index generation.
 pub const SWEEP_EVERY: Duration = Duration::from_millis(250);
@@ -198,8 +198,8 @@ impl Sessions {
                 revoked += 1;
                 if revoked <= 20 {
                     tracing::warn!(
-                        client_id = ?clip(&e.client_id),
-                        username = ?clip(&e.username),
+                        client_id = ?log_field(&e.client_id),
+                        username = ?log_field(&e.username),
                         reason = why.as_str(),
                         "session revoked: disconnected after the index changed"
                     );

@@ -12,9 +12,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::error::{
-    classify, describe_reqwest, ellipsize, ClientError, PassError, RetryClass, Transient,
-};
+use mqid_core::text::ellipsize;
+
+use super::error::{classify, describe_reqwest, ClientError, PassError, RetryClass, Transient};
 use super::page::{parse_page, ErrorBody, RawBlack};
 use super::sign;
 use crate::backoff::Backoff;

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use mqid_core::text::ellipsize;
+
 /// Why [`Credentials`](super::Credentials) could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
@@ -234,20 +236,6 @@ pub(crate) fn classify(status: u16, code: Option<&str>) -> RetryClass {
         RetryClass::Fatal(FIX_ENDPOINT)
     } else {
         RetryClass::Fatal(FIX_OTHER)
-    }
-}
-
-/// The first `max_chars` characters of text that came from the network, and `…` when that is
-/// not all of it, so that a hostile server cannot make an error or a log line huge. (Named for
-/// what it does: the borrowed log-field clips of the broker and the HTTP front end cut without
-/// a mark.)
-pub(crate) fn ellipsize(s: &str, max_chars: usize) -> String {
-    if s.chars().count() <= max_chars {
-        s.to_owned()
-    } else {
-        let mut c: String = s.chars().take(max_chars).collect();
-        c.push('…');
-        c
     }
 }
 

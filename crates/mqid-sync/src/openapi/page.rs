@@ -8,7 +8,9 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::error::{ellipsize, PageProblem};
+use mqid_core::text::ellipsize;
+
+use super::error::PageProblem;
 
 /// The part of a record of `QueryCustomAuthConnectBlack` that mqid reads (`PermitAction`, always
 /// `CONNECT`, is not).
