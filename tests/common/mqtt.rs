@@ -4,21 +4,17 @@
 //! includes this file by path).
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../../crates/mqid-test-support/src/ports.rs"]
+mod ports;
+/// A port nobody listens on right now, outside the range client sockets take theirs from.
+pub use ports::free_port;
 
 /// Waits until something accepts TCP connections on `port`.
 pub fn wait_for_port(port: u16, child: &mut Child, log: &Path) {

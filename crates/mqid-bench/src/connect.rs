@@ -15,7 +15,7 @@
 //! the limiter's cost, a SipHash and a clock read per CONNECT plus a record per bad password, is
 //! what is measured.)
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,9 +99,10 @@ impl BrokerKind {
     }
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, below the ephemeral range the bench's clients take
+/// their local ports from (so none of them can take it before the broker binds it).
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(mqid_test_support::ports::free_port())
 }
 
 /// rumqttd's configuration for v4 listeners on `ports`, as `rumqttd.toml` would say it; `tls`:

@@ -857,10 +857,7 @@ async fn wait_until_up(addrs: &[SocketAddr]) {
 }
 
 fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], mqid_test_support::ports::free_port()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ pub mod corpus;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod mqtt;
+pub mod ports;
 pub mod python;
 pub mod secrets;
 
