@@ -264,9 +264,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             page_size,
         } => {
             let mut opts = refresh::RefreshOpts::preset(quick);
-            if let Some(n) = identities {
-                opts.identities = n.max(1);
-            }
+            at_least_one(&mut opts.identities, identities);
             opts.page_size = page_size.clamp(1, 100);
             let report =
                 refresh::run(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
@@ -285,9 +283,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             if let Some(counts) = rule_counts {
                 opts.rule_counts = counts.into_iter().map(|n| n.max(1)).collect();
             }
-            if let Some(n) = publishes {
-                opts.publishes = n.max(1);
-            }
+            at_least_one(&mut opts.publishes, publishes);
             if let Some(s) = seconds {
                 opts.per_case = Duration::from_secs_f64(s.max(0.01));
                 opts.sample = opts.sample.min(opts.per_case / 3);
@@ -295,9 +291,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             if let Some(n) = rules {
                 opts.build_rules = n;
             }
-            if let Some(n) = identities {
-                opts.build_identities = n.max(1);
-            }
+            at_least_one(&mut opts.build_identities, identities);
             let report = permissions::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
@@ -317,12 +311,8 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
                 );
             }
             let mut opts = connect::ConnectOpts::preset(quick);
-            if let Some(n) = connects {
-                opts.connects = n.max(1);
-            }
-            if let Some(r) = rounds {
-                opts.rounds = r.max(1);
-            }
+            at_least_one(&mut opts.connects, connects);
+            at_least_one(&mut opts.rounds, rounds);
             opts.concurrency = concurrency.max(1);
             opts.listeners = listeners.into_iter().map(|l| l.max(1)).collect();
             opts.invalid_every = invalid_every;
@@ -338,9 +328,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             seconds,
         } => {
             let mut opts = http::HttpOpts::preset(quick);
-            if let Some(c) = connections {
-                opts.connections = c.max(1);
-            }
+            at_least_one(&mut opts.connections, connections);
             if let Some(n) = identities {
                 opts.identities = n.max(4);
             }
@@ -356,9 +344,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             rounds,
         } => {
             let mut opts = logging::LoggingOpts::preset(quick);
-            if let Some(r) = rounds {
-                opts.rounds = r.max(1);
-            }
+            at_least_one(&mut opts.rounds, rounds);
             let report =
                 logging::run(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
@@ -371,12 +357,8 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             seconds,
         } => {
             let mut opts = edge::PublishOpts::preset(quick);
-            if let Some(r) = rounds {
-                opts.rounds = r.max(1);
-            }
-            if let Some(n) = rules {
-                opts.rules = n.max(1);
-            }
+            at_least_one(&mut opts.rounds, rounds);
+            at_least_one(&mut opts.rules, rules);
             if let Some(s) = seconds {
                 opts.measure = Duration::from_secs_f64(s.max(0.1));
             }
@@ -391,12 +373,8 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             rounds,
         } => {
             let mut opts = edge::IdleOpts::preset(quick);
-            if let Some(n) = connections {
-                opts.connections = n.max(1);
-            }
-            if let Some(r) = rounds {
-                opts.rounds = r.max(1);
-            }
+            at_least_one(&mut opts.connections, connections);
+            at_least_one(&mut opts.rounds, rounds);
             let report = edge::idle(&opts, &mqid_exe()?, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }
@@ -408,12 +386,8 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             spread,
         } => {
             let mut opts = edge::ReconnectOpts::preset(quick);
-            if let Some(n) = devices {
-                opts.devices = n.max(1);
-            }
-            if let Some(r) = rounds {
-                opts.rounds = r.max(1);
-            }
+            at_least_one(&mut opts.devices, devices);
+            at_least_one(&mut opts.rounds, rounds);
             if let Some(s) = spread {
                 opts.spread = Duration::from_secs_f64(s.max(0.0));
             }
@@ -426,4 +400,11 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Overrides a preset's count with the one given on the command line, at least 1.
+fn at_least_one<T: Ord + From<u8>>(slot: &mut T, given: Option<T>) {
+    if let Some(v) = given {
+        *slot = v.max(T::from(1));
+    }
 }
