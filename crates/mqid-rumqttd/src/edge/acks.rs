@@ -11,8 +11,9 @@
 //!
 //! # Contract
 //!
-//! When nothing is refused, every client ack matches the head and is released at once. No
-//! allocation once the queue has grown to the connection's inflight window.
+//! When nothing is refused, every client ack matches the head and is released at once, with
+//! no allocation once the queue has grown to the connection's inflight window. An ack that
+//! comes before an earlier one is held in a box until the earlier ones are known.
 
 use std::collections::VecDeque;
 
@@ -21,8 +22,8 @@ use rumqttd::protocol::Packet;
 /// Expected acks in the router's order.
 #[derive(Default)]
 pub(crate) struct InOrder {
-    /// (packet id, the ack once it is known)
-    queue: VecDeque<(u16, Option<Packet>)>,
+    /// (packet id, the ack once it is known: only for acks that came before an earlier one)
+    queue: VecDeque<(u16, Option<Box<Packet>>)>,
 }
 
 impl InOrder {
@@ -34,20 +35,25 @@ impl InOrder {
     /// `ack` for `pkid` (from the client or the edge). Appends what may go to the router now to
     /// `out`, in order. An ack for an id not expected goes through as it is.
     pub(crate) fn resolve(&mut self, pkid: u16, ack: Packet, out: &mut VecDeque<Packet>) {
-        match self
-            .queue
-            .iter_mut()
-            .find(|(p, a)| *p == pkid && a.is_none())
-        {
-            Some(slot) => slot.1 = Some(ack),
-            None => {
-                out.push_back(ack);
-                return;
+        // The usual case: the ack the router waits for next.
+        if matches!(self.queue.front(), Some((p, None)) if *p == pkid) {
+            self.queue.pop_front();
+            out.push_back(ack);
+        } else {
+            match self
+                .queue
+                .iter_mut()
+                .find(|(p, a)| *p == pkid && a.is_none())
+            {
+                // Held until the acks before it are known (boxed: this is the rare case).
+                Some(slot) => slot.1 = Some(Box::new(ack)),
+                None => out.push_back(ack),
             }
+            return;
         }
         while matches!(self.queue.front(), Some((_, Some(_)))) {
             if let Some((_, Some(ack))) = self.queue.pop_front() {
-                out.push_back(ack);
+                out.push_back(*ack);
             }
         }
     }

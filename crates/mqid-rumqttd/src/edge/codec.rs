@@ -11,7 +11,6 @@
 //! * Errors carry no packet content: a [`ReadError`] says what kind of failure it was and
 //!   nothing a client sent (a malformed CONNECT may hold a password).
 
-use std::collections::VecDeque;
 use std::io;
 
 use bytes::BytesMut;
@@ -87,20 +86,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin, P: Protocol> Codec<S, P> {
         }
     }
 
-    /// Appends the packets already buffered (at most `max` in `out` in all) without reading.
-    pub(crate) fn read_buffered(
-        &mut self,
-        out: &mut VecDeque<Packet>,
-        max: usize,
-    ) -> Result<(), ReadError> {
-        while out.len() < max {
-            match self.protocol.read_mut(&mut self.read, self.max_size) {
-                Ok(packet) => out.push_back(packet),
-                Err(protocol::Error::InsufficientBytes(_)) => return Ok(()),
-                Err(e) => return Err(ReadError::Malformed(e)),
-            }
+    /// The next packet if it is already buffered, without reading from the socket.
+    pub(crate) fn read_buffered(&mut self) -> Result<Option<Packet>, ReadError> {
+        match self.protocol.read_mut(&mut self.read, self.max_size) {
+            Ok(packet) => Ok(Some(packet)),
+            Err(protocol::Error::InsufficientBytes(_)) => Ok(None),
+            Err(e) => Err(ReadError::Malformed(e)),
         }
-        Ok(())
     }
 
     /// Encodes `packet` into the write buffer.

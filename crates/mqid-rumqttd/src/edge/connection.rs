@@ -179,7 +179,7 @@ async fn admit(
         return Err(Refused(ConnectRefusal::BadClientId, client_id));
     }
 
-    let topics = Topics::resolve(
+    let mut topics = Topics::resolve(
         &edge.auth.index().load(),
         username,
         &client_id,
@@ -288,8 +288,7 @@ struct Session {
     username: String,
     topics: Topics,
     handle: SessionHandle,
-    /// Reused for each read's batch.
-    incoming: VecDeque<Packet>,
+    /// The batch for the router, reused (swapped with the link's buffer when that is empty).
     forward: VecDeque<Packet>,
     /// Packet ids of QoS 2 deliveries the edge refused and answered PUBREC for: the router's
     /// PUBREL for them is answered with PUBCOMP by the edge, not forwarded.
@@ -331,7 +330,6 @@ impl Session {
             username,
             topics,
             handle,
-            incoming: VecDeque::new(),
             forward: VecDeque::new(),
             dropped_qos2: HashSet::new(),
             refused_qos2: HashSet::new(),
@@ -359,11 +357,7 @@ impl Session {
                     if let Some(k) = keepalive {
                         deadline = Instant::now() + k;
                     }
-                    self.incoming.push_back(packet);
-                    if let Err(e) = codec.read_buffered(&mut self.incoming, self.l.max_inflight_count.max(1)) {
-                        return self.read_error(codec, e);
-                    }
-                    if let Some(close) = self.handle_incoming(codec).await {
+                    if let Some(close) = self.handle_incoming(codec, packet).await {
                         return close;
                     }
                     if codec.flush().await.is_err() {
@@ -439,174 +433,32 @@ impl Session {
         }
     }
 
-    /// Checks and forwards the packets of one read. `Some` ends the connection.
-    async fn handle_incoming<S, P>(&mut self, codec: &mut Codec<S, P>) -> Option<Close>
+    /// Checks and forwards `first` and the packets already read behind it (at most
+    /// `max_inflight_count` in all) as one batch for the router. `Some` ends the connection.
+    async fn handle_incoming<S, P>(
+        &mut self,
+        codec: &mut Codec<S, P>,
+        first: Packet,
+    ) -> Option<Close>
     where
         S: AsyncRead + AsyncWrite + Unpin,
         P: Protocol,
     {
         self.topics
             .refresh(self.l.edge.auth.index(), &self.username, &self.client_id);
-        let mut end = None;
-        while let Some(packet) = self.incoming.pop_front() {
-            match packet {
-                Packet::Connect(..) => {
-                    self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
-                    end = Some(Close::SecondConnect);
-                    break;
-                }
-                Packet::ConnAck(..)
-                | Packet::SubAck(..)
-                | Packet::UnsubAck(..)
-                | Packet::PingResp(..) => {
-                    self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
-                    end = Some(Close::UnexpectedPacket);
-                    break;
-                }
-                Packet::Disconnect(d, p) => {
-                    let with_will =
-                        d.reason_code == DisconnectReasonCode::DisconnectWithWillMessage;
-                    // "With will" ends like an abnormal close: `end` tells the router once.
-                    if !with_will {
-                        self.forward.push_back(Packet::Disconnect(d, p));
-                    }
-                    end = Some(if with_will {
-                        Close::Dropped
-                    } else {
-                        Close::Clean
-                    });
-                    break;
-                }
-                Packet::Publish(publish, props) => {
-                    if self.topics.may_publish(&publish.topic).is_ok() {
-                        self.forward.push_back(Packet::Publish(publish, props));
-                        continue;
-                    }
-                    self.l.edge.counts.denied(Denied::Publish);
-                    if self.l.edge.options.deny_action == DenyAction::Disconnect {
-                        if self.l.version == Version::V5 {
-                            codec.queue_disconnect(DisconnectReasonCode::NotAuthorized);
-                        }
-                        end = Some(Close::PermissionDenied);
-                        break;
-                    }
-                    let (qos, pkid) = qos_and_pkid(&publish);
-                    let reason_v5 = self.l.version == Version::V5;
-                    match qos {
-                        QoS::AtMostOnce => {}
-                        QoS::AtLeastOnce => {
-                            let reason = if reason_v5 {
-                                PubAckReason::NotAuthorized
-                            } else {
-                                PubAckReason::Success
-                            };
-                            let _ = codec.queue(Packet::PubAck(PubAck { pkid, reason }, None));
-                        }
-                        QoS::ExactlyOnce => {
-                            let reason = if reason_v5 {
-                                PubRecReason::NotAuthorized
-                            } else {
-                                self.refused_qos2.insert(pkid);
-                                PubRecReason::Success
-                            };
-                            let _ = codec.queue(Packet::PubRec(PubRec { pkid, reason }, None));
-                        }
-                    }
-                }
-                Packet::PubAck(ack, props) => {
-                    self.deliveries.resolve(
-                        ack.pkid,
-                        Packet::PubAck(ack, props),
-                        &mut self.forward,
-                    );
-                }
-                Packet::PubRec(rec, props) => {
-                    self.deliveries.resolve(
-                        rec.pkid,
-                        Packet::PubRec(rec, props),
-                        &mut self.forward,
-                    );
-                }
-                Packet::PubComp(comp, props) => {
-                    self.releases.resolve(
-                        comp.pkid,
-                        Packet::PubComp(comp, props),
-                        &mut self.forward,
-                    );
-                }
-                Packet::PubRel(rel, props) => {
-                    // A PUBREL for a QoS 2 PUBLISH the edge refused (3.1.1 answers PUBREC
-                    // success) is completed here: the router never saw that PUBLISH.
-                    if self.refused_qos2.remove(&rel.pkid) {
-                        let _ = codec.queue(Packet::PubComp(
-                            PubComp {
-                                pkid: rel.pkid,
-                                reason: PubCompReason::Success,
-                            },
-                            None,
-                        ));
-                    } else {
-                        self.forward.push_back(Packet::PubRel(rel, props));
-                    }
-                }
-                Packet::Subscribe(mut subscribe, props) => {
-                    let mut refused = None;
-                    for (i, f) in subscribe.filters.iter().enumerate() {
-                        if self.topics.may_subscribe(&f.path).is_err() {
-                            refused.get_or_insert_with(Vec::new).push(i);
-                        }
-                    }
-                    match refused {
-                        None => self.forward.push_back(Packet::Subscribe(subscribe, props)),
-                        Some(refused) => {
-                            // Refused filters never reach the router; the SUBACK for the rest
-                            // comes from it with their codes, so the refused ones are merged in
-                            // when it passes (see `handle_outgoing`). Simplest consistent form: when
-                            // any filter is refused, the edge answers the whole SUBSCRIBE for the
-                            // refused ones and forwards the allowed ones under the same packet id.
-                            for _ in &refused {
-                                self.l.edge.counts.denied(Denied::Subscribe);
-                            }
-                            let n = subscribe.filters.len();
-                            let codes: Vec<SubscribeReasonCode> = (0..n)
-                                .map(|i| {
-                                    if refused.contains(&i) {
-                                        if self.l.version == Version::V5 {
-                                            SubscribeReasonCode::NotAuthorized
-                                        } else {
-                                            SubscribeReasonCode::Failure
-                                        }
-                                    } else {
-                                        SubscribeReasonCode::Success(subscribe.filters[i].qos)
-                                    }
-                                })
-                                .collect();
-                            let pkid = subscribe.pkid;
-                            let mut i = 0;
-                            subscribe.filters.retain(|_| {
-                                let keep = !refused.contains(&i);
-                                i += 1;
-                                keep
-                            });
-                            if subscribe.filters.is_empty() {
-                                let _ = codec.queue(Packet::SubAck(
-                                    rumqttd::protocol::SubAck {
-                                        pkid,
-                                        return_codes: codes,
-                                    },
-                                    None,
-                                ));
-                            } else {
-                                self.pending_subacks.push((pkid, codes));
-                                self.forward.push_back(Packet::Subscribe(subscribe, props));
-                            }
-                        }
-                    }
-                }
-                other => self.forward.push_back(other),
+        let max = self.l.max_inflight_count.max(1);
+        let mut end = self.incoming(codec, first);
+        let mut n = 1;
+        while end.is_none() && n < max {
+            // Each packet is checked as it is decoded and goes straight into the batch.
+            match codec.read_buffered() {
+                Ok(Some(packet)) => end = self.incoming(codec, packet),
+                Ok(None) => break,
+                // The packets before it are complete: they go to the router first.
+                Err(e) => end = Some(self.read_error(codec, e)),
             }
+            n += 1;
         }
-        self.incoming.clear();
         if !self.feed_router().await {
             return Some(Close::TakenOver);
         }
@@ -615,6 +467,162 @@ impl Session {
                 self.l.log_close(close, None, Some(&self.client_id), None);
             }
             return Some(close);
+        }
+        None
+    }
+
+    /// Checks one packet from the client: into the router's batch (`forward`), answered by
+    /// the edge, or the end of the connection (`Some`).
+    fn incoming<S, P>(&mut self, codec: &mut Codec<S, P>, packet: Packet) -> Option<Close>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        P: Protocol,
+    {
+        // The common case first, moving the packet once.
+        if let Packet::Publish(publish, _) = &packet {
+            if self.topics.may_publish(&publish.topic).is_ok() {
+                self.forward.push_back(packet);
+                return None;
+            }
+        }
+        match packet {
+            Packet::Connect(..) => {
+                self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
+                return Some(Close::SecondConnect);
+            }
+            Packet::ConnAck(..)
+            | Packet::SubAck(..)
+            | Packet::UnsubAck(..)
+            | Packet::PingResp(..) => {
+                self.protocol_error(codec, DisconnectReasonCode::ProtocolError);
+                return Some(Close::UnexpectedPacket);
+            }
+            Packet::Disconnect(d, p) => {
+                let with_will = d.reason_code == DisconnectReasonCode::DisconnectWithWillMessage;
+                // "With will" ends like an abnormal close: `end` tells the router once.
+                if !with_will {
+                    self.forward.push_back(Packet::Disconnect(d, p));
+                }
+                return Some(if with_will {
+                    Close::Dropped
+                } else {
+                    Close::Clean
+                });
+            }
+            Packet::Publish(publish, _) => {
+                // Refused (allowed ones went to the router above).
+                self.l.edge.counts.denied(Denied::Publish);
+                if self.l.edge.options.deny_action == DenyAction::Disconnect {
+                    if self.l.version == Version::V5 {
+                        codec.queue_disconnect(DisconnectReasonCode::NotAuthorized);
+                    }
+                    return Some(Close::PermissionDenied);
+                }
+                let (qos, pkid) = qos_and_pkid(&publish);
+                let reason_v5 = self.l.version == Version::V5;
+                match qos {
+                    QoS::AtMostOnce => {}
+                    QoS::AtLeastOnce => {
+                        let reason = if reason_v5 {
+                            PubAckReason::NotAuthorized
+                        } else {
+                            PubAckReason::Success
+                        };
+                        let _ = codec.queue(Packet::PubAck(PubAck { pkid, reason }, None));
+                    }
+                    QoS::ExactlyOnce => {
+                        let reason = if reason_v5 {
+                            PubRecReason::NotAuthorized
+                        } else {
+                            self.refused_qos2.insert(pkid);
+                            PubRecReason::Success
+                        };
+                        let _ = codec.queue(Packet::PubRec(PubRec { pkid, reason }, None));
+                    }
+                }
+            }
+            Packet::PubAck(ref ack, _) => {
+                let pkid = ack.pkid;
+                self.deliveries.resolve(pkid, packet, &mut self.forward);
+            }
+            Packet::PubRec(ref rec, _) => {
+                let pkid = rec.pkid;
+                self.deliveries.resolve(pkid, packet, &mut self.forward);
+            }
+            Packet::PubComp(ref comp, _) => {
+                let pkid = comp.pkid;
+                self.releases.resolve(pkid, packet, &mut self.forward);
+            }
+            Packet::PubRel(rel, props) => {
+                // A PUBREL for a QoS 2 PUBLISH the edge refused (3.1.1 answers PUBREC
+                // success) is completed here: the router never saw that PUBLISH.
+                if self.refused_qos2.remove(&rel.pkid) {
+                    let _ = codec.queue(Packet::PubComp(
+                        PubComp {
+                            pkid: rel.pkid,
+                            reason: PubCompReason::Success,
+                        },
+                        None,
+                    ));
+                } else {
+                    self.forward.push_back(Packet::PubRel(rel, props));
+                }
+            }
+            Packet::Subscribe(mut subscribe, props) => {
+                let mut refused = None;
+                for (i, f) in subscribe.filters.iter().enumerate() {
+                    if self.topics.may_subscribe(&f.path).is_err() {
+                        refused.get_or_insert_with(Vec::new).push(i);
+                    }
+                }
+                match refused {
+                    None => self.forward.push_back(Packet::Subscribe(subscribe, props)),
+                    Some(refused) => {
+                        // Refused filters never reach the router; the SUBACK for the rest
+                        // comes from it with their codes, so the refused ones are merged in
+                        // when it passes (see `handle_outgoing`). Simplest consistent form: when
+                        // any filter is refused, the edge answers the whole SUBSCRIBE for the
+                        // refused ones and forwards the allowed ones under the same packet id.
+                        for _ in &refused {
+                            self.l.edge.counts.denied(Denied::Subscribe);
+                        }
+                        let n = subscribe.filters.len();
+                        let codes: Vec<SubscribeReasonCode> = (0..n)
+                            .map(|i| {
+                                if refused.contains(&i) {
+                                    if self.l.version == Version::V5 {
+                                        SubscribeReasonCode::NotAuthorized
+                                    } else {
+                                        SubscribeReasonCode::Failure
+                                    }
+                                } else {
+                                    SubscribeReasonCode::Success(subscribe.filters[i].qos)
+                                }
+                            })
+                            .collect();
+                        let pkid = subscribe.pkid;
+                        let mut i = 0;
+                        subscribe.filters.retain(|_| {
+                            let keep = !refused.contains(&i);
+                            i += 1;
+                            keep
+                        });
+                        if subscribe.filters.is_empty() {
+                            let _ = codec.queue(Packet::SubAck(
+                                rumqttd::protocol::SubAck {
+                                    pkid,
+                                    return_codes: codes,
+                                },
+                                None,
+                            ));
+                        } else {
+                            self.pending_subacks.push((pkid, codes));
+                            self.forward.push_back(Packet::Subscribe(subscribe, props));
+                        }
+                    }
+                }
+            }
+            other => self.forward.push_back(other),
         }
         None
     }
@@ -681,25 +689,32 @@ impl Session {
 
     /// Queues one packet from the router for the client (or answers it, for a refused
     /// delivery). `Some` ends the connection after the flush.
-    fn outgoing<S, P>(&mut self, codec: &mut Codec<S, P>, packet: Packet) -> Option<Close>
+    fn outgoing<S, P>(&mut self, codec: &mut Codec<S, P>, mut packet: Packet) -> Option<Close>
     where
         S: AsyncRead + AsyncWrite + Unpin,
         P: Protocol,
     {
+        // The common case first, moving the packet once.
+        if let Packet::Publish(publish, props) = &mut packet {
+            if self.topics.may_deliver(&publish.topic).is_ok() {
+                if self.l.version == Version::V4 {
+                    *props = None;
+                }
+                if let Ok((qos, pkid)) = codec.queue_publish(packet) {
+                    if qos > 0 {
+                        self.deliveries.expect(pkid);
+                    }
+                }
+                return None;
+            }
+        }
         let packet = match self.l.version {
             Version::V4 => without_properties(packet),
             Version::V5 => packet,
         };
         match packet {
-            Packet::Publish(publish, props) => {
-                if self.topics.may_deliver(&publish.topic).is_ok() {
-                    if let Ok((qos, pkid)) = codec.queue_publish(Packet::Publish(publish, props)) {
-                        if qos > 0 {
-                            self.deliveries.expect(pkid);
-                        }
-                    }
-                    return None;
-                }
+            Packet::Publish(publish, _) => {
+                // Refused (allowed ones were written above).
                 self.l.edge.counts.denied(Denied::Delivery);
                 let (qos, pkid) = qos_and_pkid(&publish);
                 let ack = match qos {
@@ -779,13 +794,30 @@ impl Session {
         }
     }
 
-    /// Hands the packets in `forward` to the router as one event (none when it is empty).
-    /// `false`: the router dropped the link.
+    /// Hands the packets in `forward` to the router (nothing when it is empty). `false`: the
+    /// router dropped the link.
+    ///
+    /// The router takes the link's whole buffer per `DeviceData` event (it swaps it for an
+    /// empty one). So a buffer found empty is swapped with `forward` (no packet is copied) and
+    /// the router is told; a buffer still holding packets has an event on its way that the
+    /// router has not handled yet, which takes these packets too, so no second event is sent.
     async fn feed_router(&mut self) -> bool {
         if self.forward.is_empty() {
             return true;
         }
-        self.link_tx.buffer().extend(self.forward.drain(..));
+        let told = {
+            let mut buffer = self.link_tx.buffer();
+            if buffer.is_empty() {
+                std::mem::swap(&mut *buffer, &mut self.forward);
+                false
+            } else {
+                buffer.extend(self.forward.drain(..));
+                true
+            }
+        };
+        if told && self.notify.is_idle() {
+            return true;
+        }
         self.notify.notify().await.is_ok()
     }
 

@@ -65,6 +65,11 @@ impl RouterNotify {
         self.inner.start(self.id)?;
         std::future::poll_fn(|cx| self.inner.poll_pending(cx)).await
     }
+
+    /// No event is waiting for room: every event started has reached the router's queue.
+    pub fn is_idle(&self) -> bool {
+        self.inner.is_idle()
+    }
 }
 
 /// [`RouterNotify`] without the router's private event type in its signature.
@@ -73,6 +78,8 @@ trait PollNotify: Send {
     fn start(&mut self, id: ConnectionId) -> Result<(), LinkRefused>;
     /// Ready once no event is waiting for room.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkRefused>>;
+    /// No event is waiting for room.
+    fn is_idle(&self) -> bool;
 }
 
 /// Makes rumqttd's `DeviceData` events: a `LinkTx` on a channel of the edge's own (capacity 1,
@@ -109,6 +116,10 @@ impl<E: Send + 'static> PollNotify for Notifier<E> {
                 Ok(())
             }
         }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.pending.is_none()
     }
 
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), LinkRefused>> {
