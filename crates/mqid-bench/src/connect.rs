@@ -118,7 +118,8 @@ pub fn broker_config(ports: &[u16], tls: Option<&Tls>) -> Result<rumqttd::Config
 }
 
 /// A certificate authority and a server certificate for `localhost` signed by it (ECDSA P-256),
-/// made with `openssl` in a temporary directory, and a client configuration trusting the CA.
+/// made with `openssl` in a temporary directory, and a client configuration trusting the CA
+/// that never offers a session (every handshake a full one).
 pub struct Tls {
     pub cert: String,
     pub key: String,
@@ -188,9 +189,11 @@ impl Tls {
                 .add(c.map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
         }
-        let config = rustls::ClientConfig::builder()
+        let mut config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        // Every handshake a full one, as after a broker restart (no session is offered).
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(Tls {
             cert: p("cert.pem"),
             key: p("key.pem"),

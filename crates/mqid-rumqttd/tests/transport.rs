@@ -1,6 +1,7 @@
 //! TLS (rumqttd's `tls` keys, a certificate made here with `openssl`) and websocket listeners
 //! through mqid's edge, with clients nobody here wrote: `mosquitto_pub` over TLS, Eclipse Paho
-//! over TLS and over websockets. Refusals get their CONNACK on both.
+//! over TLS and over websockets, Python's `ssl` resuming sessions. Refusals get their CONNACK on
+//! both.
 
 mod common;
 
@@ -98,6 +99,33 @@ async fn tls_listeners_serve_mosquitto_and_paho_with_connack_codes() {
     )
     .await;
     assert!(closed && got.first() != Some(&0x20), "{got:?}");
+}
+
+/// Devices resume their TLS sessions, across a fleet larger than rustls' default session
+/// cache (256): Python's `ssl` (OpenSSL) connects 300 devices, then each again with its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_300_devices_resumes_its_tls_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path());
+    let edge = start_tls_and_ws(&cert, &key).await;
+    let port = edge.addr("v4.1").unwrap().port().to_string();
+    let python = mqid_test_support::python::test_python();
+    let script = mqid_test_support::python::script("tls_resume.py");
+    let (ok, out) = run_command(strings(&[
+        &python.to_string_lossy(),
+        &script.to_string_lossy(),
+        &port,
+        &cert,
+        "300",
+        "fleet",
+        "fleet-secret",
+    ]))
+    .await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("first: 300 admitted, 0 resumed; again: 300 admitted, 300 resumed"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

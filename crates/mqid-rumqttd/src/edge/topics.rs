@@ -192,7 +192,10 @@ mod tests {
             assert_eq!(t.may_publish(b"fleet/a"), Err(TopicReason::DenyRule));
             assert_eq!(t.may_deliver(b"fleet/a"), Err(TopicReason::DenyRule));
         }
-        assert_eq!(t.last_publish.get(b"fleet/a"), Some(Err(TopicReason::DenyRule)));
+        assert_eq!(
+            t.last_publish.get(b"fleet/a"),
+            Some(Err(TopicReason::DenyRule))
+        );
 
         shared.replace(index("ALLOW"));
         t.refresh(&shared, "fleet", "c1");

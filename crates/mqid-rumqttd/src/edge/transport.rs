@@ -6,6 +6,10 @@
 //!   `[ws.N]` listener: the certificate chain and key are read at start-up (a bad file stops
 //!   start-up naming it) and each handshake runs in its connection's task, never in the accept
 //!   loop, within `connection_timeout_ms`.
+//! * Sessions resume with stateless TLS 1.3 tickets (one per connection, sealed with a key of
+//!   the process that rotates every 6 hours), so a fleet of any size resumes; rustls' default
+//!   (which rumqttd's own listener keeps) is a cache of 256 sessions. A restart forgets the key:
+//!   devices then make full handshakes.
 //! * `capath` (client certificates) and `pkcs12path` (native TLS) are refused at start-up:
 //!   rumqttd's default build ignores `capath` with a warning, which would let a deployment
 //!   believe clients are verified.
@@ -62,10 +66,17 @@ pub(crate) fn acceptor(key: &str, tls: &rumqttd::TlsConfig) -> Result<TlsAccepto
     let key = rustls_pemfile::private_key(&mut open(keypath)?)
         .map_err(|e| bad(format!("{keypath}: {e}")))?
         .ok_or_else(|| bad(format!("{keypath} holds no private key")))?;
-    let config = ServerConfig::builder()
+    let mut config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| bad(format!("{certpath} / {keypath}: {e}")))?;
+    // Sessions resume across the whole fleet: stateless tickets (sealed with a key of this
+    // process that rotates every 6 hours) instead of rustls' default cache of 256 sessions,
+    // which a fleet larger than that evicts before its devices come back. One ticket per
+    // connection: an MQTT device holds one connection and resumes it once.
+    config.ticketer = tokio_rustls::rustls::crypto::ring::Ticketer::new()
+        .map_err(|e| bad(format!("session tickets: {e}")))?;
+    config.send_tls13_tickets = 1;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
