@@ -28,7 +28,13 @@
 //!   takeover cancels it).
 //!
 //! Per packet: no allocation by the edge beyond rumqttd's own decoding (and flume's waiter when
-//! the router's queue is full), no lock a refresh can hold, no log line.
+//! the router's queue is full, a remembered topic name growing to a longer one, an ack held
+//! because it came before an earlier one), no lock a refresh can hold, no log line. An allowed
+//! PUBLISH or delivery is moved once from the decoder into the router's batch (or the encoder).
+//!
+//! Packets go to the router in batches (`feed_router`): the batch is swapped with the link's
+//! buffer when that is empty, and the router is told once per batch, or not at all while an
+//! event it has not handled yet covers the buffer.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
