@@ -108,9 +108,14 @@ pub enum BenchCommand {
         /// Every Nth CONNECT has invalid credentials (0: all valid).
         #[arg(long, default_value_t = 4)]
         invalid_every: usize,
-        /// Every listener serves TLS (an ECDSA certificate made in the run with openssl).
+        /// Every listener serves TLS (an ECDSA certificate made in the run with openssl); every
+        /// handshake a full one.
         #[arg(long)]
         tls: bool,
+        /// With --tls: each device first connects once (not measured), then comes back offering
+        /// the TLS session it was given.
+        #[arg(long, requires = "tls")]
+        resume: bool,
     },
     /// mqid's HTTP decisions (EMQX authn/authz, rmqtt auth) under load on loopback: throughput
     /// and p99 beside a trivial HTTP handler measured in the same run.
@@ -304,6 +309,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             rounds,
             invalid_every,
             tls,
+            resume,
         } => {
             if std::env::var_os("RUST_LOG").is_none() {
                 progress(
@@ -317,6 +323,7 @@ pub fn run(what: BenchCommand) -> Result<ExitCode> {
             opts.listeners = listeners.into_iter().map(|l| l.max(1)).collect();
             opts.invalid_every = invalid_every;
             opts.tls = tls;
+            opts.resume = resume;
             let report = connect::run(&opts, &mut progress).map_err(|e| anyhow!(e))?;
             print(&report, json)?;
         }

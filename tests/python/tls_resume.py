@@ -4,8 +4,9 @@ mqid's end-to-end tests.
 usage: tls_resume.py PORT CAFILE DEVICES USERNAME PASSWORD
 Each of DEVICES devices connects once over TLS (host name "localhost"), sends an MQTT 3.1.1
 CONNECT and reads the CONNACK; then every device connects again offering the session it got.
-Prints one line: "first: F admitted, R resumed; again: A admitted, S resumed" and exits 0 when
-every CONNECT was admitted.
+Prints "cipher: NAME" (the suite of the first connection, with OpenSSL's default client order),
+then "first: F admitted, R resumed; again: A admitted, S resumed", and exits 0 when every CONNECT
+was admitted.
 """
 import socket
 import ssl
@@ -37,6 +38,8 @@ def once(port, ctx, client_id, username, password, session):
                     break
                 connack += chunk
             admitted = connack[:2] == b"\x20\x02" and connack[3:4] == b"\x00"
+            if client_id == "dev-0" and session is None:
+                print(f"cipher: {s.cipher()[0]}")
             return admitted, s.session_reused, s.session
 
 

@@ -46,7 +46,12 @@ pub struct ConnectOpts {
     pub run_deadline: Duration,
     /// Every listener serves TLS (a certificate made in the run); the clients then send their
     /// CONNECT with rumqttc's codec over tokio-rustls (rumqttc's own TLS is not in the build).
+    /// Every handshake a full one: the clients never offer a session.
     pub tls: bool,
+    /// With `tls`: every device first connects once (not measured) and keeps the TLS session it
+    /// was given (each device its own store), then the measured pass: every device comes back
+    /// offering it.
+    pub resume: bool,
 }
 
 impl crate::Preset for ConnectOpts {
@@ -60,6 +65,7 @@ impl crate::Preset for ConnectOpts {
             identities: 100_000,
             run_deadline: Duration::from_secs(60),
             tls: false,
+            resume: false,
         }
     }
 
@@ -123,8 +129,27 @@ pub fn broker_config(ports: &[u16], tls: Option<&Tls>) -> Result<rumqttd::Config
 pub struct Tls {
     pub cert: String,
     pub key: String,
+    /// Trusts the CA; never offers a session.
     pub client: tokio_rustls::TlsConnector,
+    client_config: Arc<tokio_rustls::rustls::ClientConfig>,
     _dir: tempfile::TempDir,
+}
+
+/// The TLS clients of a run: one for all (full handshakes), or one per device, each keeping
+/// the sessions its device was given.
+#[derive(Clone)]
+pub enum TlsClients {
+    Shared(tokio_rustls::TlsConnector),
+    PerDevice(Arc<Vec<tokio_rustls::TlsConnector>>),
+}
+
+impl TlsClients {
+    fn of_device(&self, j: usize) -> &tokio_rustls::TlsConnector {
+        match self {
+            TlsClients::Shared(c) => c,
+            TlsClients::PerDevice(v) => &v[j],
+        }
+    }
 }
 
 impl Tls {
@@ -194,12 +219,27 @@ impl Tls {
             .with_no_client_auth();
         // Every handshake a full one, as after a broker restart (no session is offered).
         config.resumption = rustls::client::Resumption::disabled();
+        let config = Arc::new(config);
         Ok(Tls {
             cert: p("cert.pem"),
             key: p("key.pem"),
-            client: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            client: tokio_rustls::TlsConnector::from(config.clone()),
+            client_config: config,
             _dir: dir,
         })
+    }
+
+    /// One client per device, each with a session store of its own, as devices have.
+    pub fn devices(&self, n: usize) -> TlsClients {
+        use tokio_rustls::rustls::client::{ClientSessionMemoryCache, Resumption};
+        let one = || {
+            let mut c = (*self.client_config).clone();
+            // Not smaller: rustls 0.22 keeps (size + 7) / 8 servers, and a cache of one server
+            // evicts each entry as it is inserted (so `in_memory_sessions(4)` never resumes).
+            c.resumption = Resumption::store(Arc::new(ClientSessionMemoryCache::new(16)));
+            tokio_rustls::TlsConnector::from(Arc::new(c))
+        };
+        TlsClients::PerDevice(Arc::new((0..n).map(|_| one()).collect()))
     }
 }
 
@@ -407,7 +447,7 @@ fn run_once(
     creds: Vec<Cred>,
     concurrency: usize,
     deadline: Duration,
-    tls: Option<&tokio_rustls::TlsConnector>,
+    tls: Option<&TlsClients>,
 ) -> (RunResult, Vec<f64>, Vec<f64>) {
     let creds = Arc::new(creds);
     let tls = tls.cloned();
@@ -435,7 +475,7 @@ fn run_once(
                     }
                     let port = ports[j % ports.len()];
                     let (o, dt) = match &tls {
-                        Some(tls) => connect_once_tls(port, &creds[j], tls).await,
+                        Some(tls) => connect_once_tls(port, &creds[j], tls.of_device(j)).await,
                         None => connect_once(port, &creds[j]).await,
                     };
                     out.push((j, o, dt));
@@ -519,6 +559,8 @@ pub struct ConnectReport {
     pub invalid_every: usize,
     pub identities: usize,
     pub tls: bool,
+    /// TLS devices came back with their sessions (see [`ConnectOpts::resume`]).
+    pub resume: bool,
     /// Each (listeners, broker) configuration over all rounds.
     pub configs: Vec<RunResult>,
     pub comparisons: Vec<Comparison>,
@@ -565,7 +607,7 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
     install(&mut config, authenticator()).map_err(|e| e.to_string())?;
     start_broker(config, &mqid_ports)?;
     start_edge(broker_config(&edge_ports, tls)?, authenticator())?;
-    let tls = tls.map(|t| &t.client);
+    let shared_client = tls.map(|t| TlsClients::Shared(t.client.clone()));
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -584,7 +626,7 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
             plan(0, &warm),
             4,
             opts.run_deadline,
-            tls,
+            shared_client.as_ref(),
         );
     }
 
@@ -606,14 +648,32 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
                     kind.name(),
                     opts.concurrency
                 ));
+                let creds = plan(run_no, opts);
+                let clients = match tls {
+                    Some(t) if opts.resume => {
+                        // Not measured: every device connects once and keeps its session.
+                        let devices = t.devices(creds.len());
+                        run_once(
+                            &rt,
+                            kind,
+                            p,
+                            creds.clone(),
+                            opts.concurrency,
+                            opts.run_deadline,
+                            Some(&devices),
+                        );
+                        Some(devices)
+                    }
+                    _ => shared_client.clone(),
+                };
                 let (r, connack, closed) = run_once(
                     &rt,
                     kind,
                     p,
-                    plan(run_no, opts),
+                    creds,
                     opts.concurrency,
                     opts.run_deadline,
-                    tls,
+                    clients.as_ref(),
                 );
                 run_no += 1;
                 runs.push((r, connack, closed));
@@ -689,7 +749,11 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
             targets.push(Target::at_least(
                 format!(
                     "{l} listener{}: mqid-edge / mqid-hook (rumqttd's stock listener) connects/s",
-                    if opts.tls { ", TLS" } else { "" }
+                    match (opts.tls, opts.resume) {
+                        (false, _) => "",
+                        (true, false) => ", TLS, full handshakes",
+                        (true, true) => ", TLS, devices resuming their sessions",
+                    }
                 ),
                 c.edge_vs_hook_connects_per_s_ratio,
                 5.0,
@@ -706,6 +770,7 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
         invalid_every: opts.invalid_every,
         identities: opts.identities,
         tls: opts.tls,
+        resume: opts.tls && opts.resume,
         configs,
         comparisons,
         runs: runs.into_iter().map(|(r, _, _)| r).collect(),
@@ -718,7 +783,11 @@ impl std::fmt::Display for ConnectReport {
         writeln!(
             f,
             "mqid bench connect{}: {} CONNECTs per run, concurrency {}, {} round(s), {}, mqid index of {} identities (limiter on, default limits); {}",
-            if self.tls { " --tls (ECDSA P-256 certificate; CONNECT rate includes the handshake)" } else { "" },
+            match (self.tls, self.resume) {
+                (false, _) => "",
+                (true, false) => " --tls (ECDSA P-256 certificate, full handshakes; CONNECT rate includes the handshake)",
+                (true, true) => " --tls --resume (ECDSA P-256 certificate; each device comes back with the session of an unmeasured first pass; CONNECT rate includes the handshake)",
+            },
             self.connects_per_run,
             self.concurrency,
             self.rounds,

@@ -126,6 +126,41 @@ async fn a_fleet_of_300_devices_resumes_its_tls_sessions() {
         out.contains("first: 300 admitted, 0 resumed; again: 300 admitted, 300 resumed"),
         "{out}"
     );
+    // OpenSSL's client lists AES-256-GCM-SHA384 first; the edge picks its SHA-256 suite.
+    assert!(out.contains("cipher: TLS_AES_128_GCM_SHA256"), "{out}");
+    // A client that lists ChaCha20 first gets it (`openssl s_client`).
+    for (first, expect) in [
+        (
+            "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+            "TLS_CHACHA20_POLY1305_SHA256",
+        ),
+        (
+            "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+            "TLS_CHACHA20_POLY1305_SHA256",
+        ),
+        (
+            "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+            "TLS_AES_128_GCM_SHA256",
+        ),
+    ] {
+        let (_, out) = run_command(strings(&[
+            "sh",
+            "-c",
+            &format!(
+                "openssl s_client -connect 127.0.0.1:{port} -servername localhost \
+                 -CAfile {cert} -ciphersuites {first} </dev/null 2>&1"
+            ),
+        ]))
+        .await;
+        assert!(
+            out.contains(&format!("Cipher is {expect}")),
+            "{first}: {}",
+            out.lines()
+                .filter(|l| l.contains("Cipher"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

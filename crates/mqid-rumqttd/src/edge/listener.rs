@@ -38,7 +38,7 @@ pub(crate) struct ListenerContext {
     pub(crate) max_inflight_count: usize,
     pub(crate) dynamic_filters: bool,
     /// `tls` of the listener.
-    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) tls: Option<super::transport::ServerTls>,
     /// A `[ws.N]` listener.
     pub(crate) websocket: bool,
 }
@@ -95,7 +95,7 @@ fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, l: Arc<List
     // Handshakes run here, in the connection's task, within the CONNECT timeout.
     tokio::spawn(async move {
         let deadline = l.connection_timeout;
-        match l.tls.clone() {
+        match &l.tls {
             Some(tls) => match tokio::time::timeout(deadline, tls.accept(stream)).await {
                 Ok(Ok(stream)) => over(stream, peer, l).await,
                 _ => l.closed_early(Close::Handshake, peer, None),
