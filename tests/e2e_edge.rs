@@ -356,4 +356,33 @@ fn connect_tls_bench_smoke() {
         let expected = if c["broker"] == "no-auth" { 40 } else { 30 };
         assert_eq!(admitted, expected, "{r}");
     }
+    // The clients never offer a session: every handshake on the edge was a full one.
+    assert_eq!(r["edge_tls_full"], 40, "{r}");
+    assert_eq!(r["edge_tls_resumed"], 0, "{r}");
+}
+
+/// `--resume`: each device's first pass is not measured; in the measured one every device
+/// resumes its session on the edge (the edge's own counters say so).
+#[test]
+fn connect_tls_resume_bench_smoke() {
+    let r = bench_json(&[
+        "connect",
+        "--tls",
+        "--resume",
+        "--connects",
+        "40",
+        "--listeners",
+        "1",
+        "--rounds",
+        "1",
+        "--concurrency",
+        "4",
+    ]);
+    assert_eq!(r["resume"], true, "{r}");
+    for c in r["configs"].as_array().unwrap() {
+        assert_eq!(c["failed"], 0, "{r}");
+        assert_eq!(c["unexpected"], 0, "{r}");
+    }
+    assert_eq!(r["edge_tls_full"], 0, "{r}");
+    assert_eq!(r["edge_tls_resumed"], 40, "{r}");
 }

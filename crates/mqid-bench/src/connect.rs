@@ -272,8 +272,12 @@ pub fn start_broker(config: rumqttd::Config, ports: &[u16]) -> Result<(), String
 }
 
 /// Starts mqid's edge for `config` on a runtime of its own (two workers, as on the project's
-/// machines) in this process, deciding with `auth`; returns once every listener is bound.
-pub fn start_edge(config: rumqttd::Config, auth: Arc<Authenticator>) -> Result<(), String> {
+/// machines) in this process, deciding with `auth`; returns its counters once every listener is
+/// bound.
+pub fn start_edge(
+    config: rumqttd::Config,
+    auth: Arc<Authenticator>,
+) -> Result<Arc<mqid_rumqttd::edge::EdgeCounts>, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("bench-edge".into())
@@ -295,7 +299,7 @@ pub fn start_edge(config: rumqttd::Config, auth: Arc<Authenticator>) -> Result<(
                     .map_err(|e| e.to_string());
                 // The edge's tasks hold what they need: the handle itself may go.
                 let ok = started.is_ok();
-                let _ = tx.send(started.map(|_| ()));
+                let _ = tx.send(started.map(|edge| edge.counts().clone()));
                 if ok {
                     std::future::pending::<()>().await;
                 }
@@ -561,6 +565,9 @@ pub struct ConnectReport {
     pub tls: bool,
     /// TLS devices came back with their sessions (see [`ConnectOpts::resume`]).
     pub resume: bool,
+    /// The edge's TLS handshakes in the measured runs, full and resumed (its own counters).
+    pub edge_tls_full: u64,
+    pub edge_tls_resumed: u64,
     /// Each (listeners, broker) configuration over all rounds.
     pub configs: Vec<RunResult>,
     pub comparisons: Vec<Comparison>,
@@ -606,7 +613,9 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
     };
     install(&mut config, authenticator()).map_err(|e| e.to_string())?;
     start_broker(config, &mqid_ports)?;
-    start_edge(broker_config(&edge_ports, tls)?, authenticator())?;
+    let edge_counts = start_edge(broker_config(&edge_ports, tls)?, authenticator())?;
+    // TLS handshakes of the edge's measured runs: (full, resumed).
+    let mut edge_tls = (0, 0);
     let shared_client = tls.map(|t| TlsClients::Shared(t.client.clone()));
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -666,6 +675,7 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
                     }
                     _ => shared_client.clone(),
                 };
+                let before = edge_counts.tls_handshakes();
                 let (r, connack, closed) = run_once(
                     &rt,
                     kind,
@@ -675,6 +685,11 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
                     opts.run_deadline,
                     clients.as_ref(),
                 );
+                if kind == BrokerKind::Edge {
+                    let after = edge_counts.tls_handshakes();
+                    edge_tls.0 += after.0 - before.0;
+                    edge_tls.1 += after.1 - before.1;
+                }
                 run_no += 1;
                 runs.push((r, connack, closed));
             }
@@ -771,6 +786,8 @@ pub fn run(opts: &ConnectOpts, progress: &mut dyn FnMut(&str)) -> Result<Connect
         identities: opts.identities,
         tls: opts.tls,
         resume: opts.tls && opts.resume,
+        edge_tls_full: edge_tls.0,
+        edge_tls_resumed: edge_tls.1,
         configs,
         comparisons,
         runs: runs.into_iter().map(|(r, _, _)| r).collect(),
@@ -855,6 +872,13 @@ impl std::fmt::Display for ConnectReport {
             "CPU: share of one core over each run (median of rounds); the clients and the broker \
              under test share this machine's cores"
         )?;
+        if self.tls {
+            writeln!(
+                f,
+                "mqid-edge TLS handshakes in the measured runs (its counters): {} full, {} resumed",
+                self.edge_tls_full, self.edge_tls_resumed
+            )?;
+        }
         crate::write_targets(f, &self.targets)
     }
 }

@@ -97,7 +97,12 @@ fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, l: Arc<List
         let deadline = l.connection_timeout;
         match &l.tls {
             Some(tls) => match tokio::time::timeout(deadline, tls.accept(stream)).await {
-                Ok(Ok(stream)) => over(stream, peer, l).await,
+                Ok(Ok(stream)) => {
+                    // rustls sets resumption data only on a resumed session.
+                    let resumed = stream.get_ref().1.received_resumption_data().is_some();
+                    l.edge.counts.tls_handshake(resumed);
+                    over(stream, peer, l).await
+                }
                 _ => l.closed_early(Close::Handshake, peer, None),
             },
             None => over(stream, peer, l).await,

@@ -121,6 +121,8 @@ pub struct EdgeCounts {
     denied: [AtomicU64; 4],
     revoked: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
+    /// TLS handshakes completed: [full, resumed].
+    tls_handshakes: [AtomicU64; 2],
 }
 
 impl EdgeCounts {
@@ -138,6 +140,18 @@ impl EdgeCounts {
 
     pub(crate) fn revoked(&self) {
         self.revoked.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        self.tls_handshakes[usize::from(resumed)].fetch_add(1, Relaxed);
+    }
+
+    /// TLS handshakes completed so far: (full, resumed).
+    pub fn tls_handshakes(&self) -> (u64, u64) {
+        (
+            self.tls_handshakes[0].load(Relaxed),
+            self.tls_handshakes[1].load(Relaxed),
+        )
     }
 
     /// CONNACK refusals for `r` so far.
@@ -186,6 +200,13 @@ impl EdgeCounts {
         );
         counter!("mqid_revocations_total").absolute(self.revocations());
         counter!("mqid_edge_accept_errors_total").absolute(self.accept_errors.load(Relaxed));
+        describe_counter!(
+            "mqid_edge_tls_handshakes_total",
+            "TLS handshakes completed by mqid's edge: full, or resuming a session"
+        );
+        let (full, resumed) = self.tls_handshakes();
+        counter!("mqid_edge_tls_handshakes_total", "kind" => "full").absolute(full);
+        counter!("mqid_edge_tls_handshakes_total", "kind" => "resumed").absolute(resumed);
     }
 }
 
