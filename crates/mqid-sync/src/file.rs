@@ -64,8 +64,8 @@ impl Files {
         Ok(loaded)
     }
 
-    /// [`load`](Self::load), then checks the identities with `guard` against the index in force
-    /// `in_force` (at start-up, the empty index).
+    /// [`load`](Self::load), then checks the identities and the rules with `guard` against the
+    /// index in force `in_force` (at start-up, the empty index).
     pub fn load_guarded(&self, guard: &Guard, in_force: &Index) -> Result<Loaded, FileError> {
         let loaded = self.load()?;
         guard
@@ -74,6 +74,14 @@ impl Files {
                 path: self.identities.clone(),
                 error,
             })?;
+        if let Some(path) = &self.permissions {
+            guard
+                .check_rules(in_force, loaded.permissions.as_deref())
+                .map_err(|error| FileError::PermissionsRefused {
+                    path: path.clone(),
+                    error,
+                })?;
+        }
         Ok(loaded)
     }
 }
@@ -106,6 +114,9 @@ pub enum FileError {
     /// Valid, but refused by the [`Guard`] (empty, or removes too much).
     #[error("identities file {path}: {error}")]
     Refused { path: PathBuf, error: Refused },
+    /// Valid, but refused by the [`Guard`]: no rule where rules are in force.
+    #[error("permissions file {path}: {error}")]
+    PermissionsRefused { path: PathBuf, error: Refused },
 }
 
 /// Reads and validates the identities file at `path` alone (no topic rules: see [`Files`]).
@@ -509,6 +520,21 @@ mod tests {
         assert_eq!(rules(&shared), Some(1));
         assert!(!admits(&shared, "a", "pw-a"));
         assert!(!may_publish(&shared, "b", "b/1"));
+
+        // The rules file emptied (`[]`): refused by the guard, the rule in force stays.
+        std::fs::write(&perms, "[]").unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(rules(&shared), Some(1));
+        let err = files
+            .load_guarded(&Guard::default(), &shared.load())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("perms.json")
+                && err.contains("no topic rule")
+                && err.contains("allow_empty"),
+            "{err}"
+        );
 
         // The rules file removed: unreadable, refused, nothing changes.
         std::fs::remove_file(&perms).unwrap();

@@ -148,7 +148,7 @@ impl Follower {
             problem,
         })?;
         self.guard
-            .check(in_force, &loaded.identities)
+            .check_set(in_force, &loaded)
             .map_err(|refused| FollowerError::Guarded {
                 url: self.url.clone(),
                 refused,

@@ -5,10 +5,16 @@
 //! answers a pass with no identities would otherwise lock every device out with one INFO line.
 //! The guard applies to every source (the file, the OpenAPI, and the snapshot at start-up). With
 //! no identity in force (start-up), the share rule cannot apply; the empty rule still does.
+//!
+//! Topic rules get the empty rule too ([`Guard::check_set`]): a set with no rule may not
+//! replace rules in force (every topic would fall to `no_match`: all refused, or all allowed),
+//! unless `allow_empty`. A first set without rules (nothing in force) is taken.
 
 use std::collections::HashSet;
 
-use mqid_core::{Identity, IdentityType, Index};
+use mqid_core::{Identity, IdentityType, Index, Permission};
+
+use crate::Loaded;
 
 /// `[auth] allow_empty` and `[auth] max_removal_percent`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +54,11 @@ pub enum Refused {
         in_force: usize,
         max_percent: u32,
     },
+    #[error(
+        "it holds no topic rule where {in_force} are in force, which would leave every topic to \
+         no_match; refused ([auth] allow_empty = true accepts an empty set)"
+    )]
+    NoRules { in_force: usize },
 }
 
 fn key(id: &Identity) -> (IdentityType, &str, &str) {
@@ -62,6 +73,23 @@ fn key(id: &Identity) -> (IdentityType, &str, &str) {
 }
 
 impl Guard {
+    /// Whether the set `new` may replace `in_force`: its identities ([`check`](Self::check)),
+    /// then its topic rules ([`check_rules`](Self::check_rules)).
+    pub fn check_set(&self, in_force: &Index, new: &Loaded) -> Result<(), Refused> {
+        self.check(in_force, &new.identities)?;
+        self.check_rules(in_force, new.permissions.as_deref())
+    }
+
+    /// Whether the topic rules `new` (`None`: the source carries none) may replace those of
+    /// `in_force`: an empty list may not replace rules in force, unless `allow_empty`.
+    pub fn check_rules(&self, in_force: &Index, new: Option<&[Permission]>) -> Result<(), Refused> {
+        let in_force = in_force.permissions().map_or(0, |p| p.len());
+        match new {
+            Some([]) if in_force > 0 && !self.allow_empty => Err(Refused::NoRules { in_force }),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether `new` may replace the identities of `in_force`.
     pub fn check(&self, in_force: &Index, new: &[Identity]) -> Result<(), Refused> {
         if new.is_empty() {
@@ -110,6 +138,42 @@ mod tests {
 
     fn index(names: &[&str]) -> Index {
         Index::build(ids(names), Vec::<String>::new()).0
+    }
+
+    fn rules(n: usize) -> Vec<Permission> {
+        let records: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"Identity":"a","IdentityType":"USER","Topic":"t/{i}","PermitAction":"PUB","Effect":"ALLOW"}}"#
+                )
+            })
+            .collect();
+        mqid_core::parse_permission_list(format!("[{}]", records.join(",")).as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_empty_rule_set_may_not_replace_rules_in_force() {
+        let g = Guard::default();
+        let with =
+            |n| index(&["a"]).with_permissions(Some(mqid_core::Permissions::build(rules(n))));
+        assert_eq!(
+            g.check_rules(&with(2), Some(&[])),
+            Err(Refused::NoRules { in_force: 2 })
+        );
+        assert!(Refused::NoRules { in_force: 2 }
+            .to_string()
+            .contains("allow_empty"));
+        // rules in force replaced by others, or dropped by a source that carries none: taken
+        assert_eq!(g.check_rules(&with(2), Some(&rules(1))), Ok(()));
+        assert_eq!(g.check_rules(&with(2), None), Ok(()));
+        // nothing in force (start-up, or an empty set in force): an empty set is taken
+        assert_eq!(g.check_rules(&index(&["a"]), Some(&[])), Ok(()));
+        assert_eq!(g.check_rules(&with(0), Some(&[])), Ok(()));
+        let allow = Guard {
+            allow_empty: true,
+            ..g
+        };
+        assert_eq!(allow.check_rules(&with(2), Some(&[])), Ok(()));
     }
 
     #[test]

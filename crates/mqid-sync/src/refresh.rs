@@ -76,9 +76,7 @@ impl Refresher {
                 return Err(e);
             }
         };
-        let checked = self
-            .guard
-            .check(&self.shared.load_full(), &loaded.identities);
+        let checked = self.guard.check_set(&self.shared.load_full(), &loaded);
         if let Err(refused) = checked {
             let e = PassError::Refused(refused);
             self.health.pass_failed(&e, started.elapsed());
