@@ -328,11 +328,9 @@ fn reconnect_bench_smoke() {
     positive(&r, &r["speedup"], "speedup");
 }
 
-/// `mqid bench connect --tls` at a tiny size: a certificate made in the run, the three brokers
-/// over TLS, every CONNECT decided as expected (1 in 4 refused by mqid), client CPU measured.
-#[test]
-fn connect_tls_bench_smoke() {
-    let r = bench_json(&[
+/// `mqid bench connect --tls` with 40 CONNECTs, 1 listener, 1 round, 4 at a time, and `extra`.
+fn tls_connect_bench(extra: &[&str]) -> serde_json::Value {
+    let base = [
         "connect",
         "--tls",
         "--connects",
@@ -343,7 +341,15 @@ fn connect_tls_bench_smoke() {
         "1",
         "--concurrency",
         "4",
-    ]);
+    ];
+    bench_json(&[&base[..], extra].concat())
+}
+
+/// `mqid bench connect --tls` at a tiny size: a certificate made in the run, the three brokers
+/// over TLS, every CONNECT decided as expected (1 in 4 refused by mqid), client CPU measured.
+#[test]
+fn connect_tls_bench_smoke() {
+    let r = tls_connect_bench(&[]);
     assert_eq!(r["tls"], true);
     let configs = r["configs"].as_array().unwrap();
     assert_eq!(configs.len(), 3, "{r}");
@@ -365,19 +371,7 @@ fn connect_tls_bench_smoke() {
 /// resumes its session on the edge (the edge's own counters say so).
 #[test]
 fn connect_tls_resume_bench_smoke() {
-    let r = bench_json(&[
-        "connect",
-        "--tls",
-        "--resume",
-        "--connects",
-        "40",
-        "--listeners",
-        "1",
-        "--rounds",
-        "1",
-        "--concurrency",
-        "4",
-    ]);
+    let r = tls_connect_bench(&["--resume"]);
     assert_eq!(r["resume"], true, "{r}");
     for c in r["configs"].as_array().unwrap() {
         assert_eq!(c["failed"], 0, "{r}");
